@@ -1,0 +1,27 @@
+// What the workflow asks of the outside world. The workflow imports these as types only.
+
+import type { DeploymentRequest, DeploymentView, DeployResult } from '../policy/types';
+
+export interface AuditEventInput {
+  /** Unique and stable across retries: `<deployment id>:<sequence>`. */
+  eventId: string;
+  deploymentId: string;
+  type: string;
+  actor: string;
+  at: string;
+  outcome?: string;
+  reason?: string;
+  data: Record<string, unknown>;
+}
+
+export interface GateActivities {
+  /** Appends the events to the audit trail; an event already there is left as it is. */
+  recordAuditEvents(events: AuditEventInput[]): Promise<void>;
+  /** Upserts the deployment's row of the listing index; an older version never overwrites a newer one. */
+  indexDeployment(view: DeploymentView): Promise<void>;
+}
+
+export interface DeployActivities {
+  /** Runs the rule's deployer for exactly `digest`; at most once per deployment id. */
+  deploy(input: { request: DeploymentRequest; digest: string }): Promise<DeployResult>;
+}

@@ -1,0 +1,323 @@
+// The policy file: which tier each service and environment falls in, each tier's rule, and
+// the deployers. Validation is strict and names the key at fault, because a typo in a
+// segregation-of-duties policy must stop start-up rather than quietly weaken the gate.
+
+import { parseDuration } from './duration';
+import { globMatches } from './glob';
+import type { AppliedRule, DeployerSpec, TierRule } from './types';
+
+export interface PolicyRule {
+  service: string;
+  environment: string;
+  tier: string;
+  deployer: string;
+}
+
+export interface OidcIssuer {
+  issuer: string;
+  audience: string;
+  jwksUrl: string;
+  /** Which claim names the principal (matched against principals' `subjects`). */
+  principalClaim: string;
+}
+
+export interface GitSettings {
+  repo?: string;
+  tagFormat: string;
+  approveTagFormat: string;
+  requestTagFormat: string;
+  webhookSecret?: string;
+}
+
+export interface Policy {
+  tiers: Record<string, TierRule>;
+  deployers: Record<string, DeployerSpec>;
+  rules: PolicyRule[];
+  git: GitSettings;
+  oidc: OidcIssuer[];
+  /** sha256 of the file's bytes, fixed into every request's rule. */
+  hash: string;
+}
+
+export class PolicyError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'PolicyError';
+  }
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+class Checker {
+  readonly problems: string[] = [];
+
+  fail(key: string, what: string): undefined {
+    this.problems.push(`${key}: ${what}`);
+    return undefined;
+  }
+
+  keys(key: string, value: Obj, allowed: string[]): void {
+    for (const name of Object.keys(value)) {
+      if (!allowed.includes(name)) {
+        this.fail(`${key}.${name}`, `unknown key; expected one of ${allowed.join(', ')}`);
+      }
+    }
+  }
+
+  object(key: string, value: unknown): Obj | undefined {
+    return isObj(value) ? value : this.fail(key, `must be a mapping, got ${describe(value)}`);
+  }
+
+  string(key: string, value: unknown): string | undefined {
+    return typeof value === 'string' && value.trim() !== ''
+      ? value
+      : this.fail(key, `must be a non-empty string, got ${describe(value)}`);
+  }
+
+  strings(key: string, value: unknown): string[] | undefined {
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.trim() === '')) {
+      return this.fail(key, `must be a list of non-empty strings, got ${describe(value)}`);
+    }
+    return value as string[];
+  }
+
+  duration(key: string, value: unknown): number | undefined {
+    const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+    return ms ?? this.fail(key, `must be a duration such as 30s, 15m, 24h or 7d, got ${describe(value)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return JSON.stringify(value);
+}
+
+/** `${NAME}` in any string is replaced by that environment variable. */
+function substitute(value: unknown, env: Record<string, string | undefined>, key: string, check: Checker): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const found = env[name];
+      if (found === undefined) check.fail(key, `refers to environment variable ${name}, which is not set`);
+      return found ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, `${key}[${i}]`, check));
+  if (isObj(value)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substitute(v, env, key ? `${key}.${k}` : k, check)]),
+    );
+  }
+  return value;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export function validatePolicy(
+  raw: unknown,
+  hash: string,
+  env: Record<string, string | undefined> = {},
+): Policy {
+  const check = new Checker();
+  const root = check.object('(top level)', substitute(raw, env, '', check));
+  if (!root) throw new PolicyError(check.problems);
+  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'git', 'auth']);
+
+  const tiers: Record<string, TierRule> = {};
+  const tierMap = check.object('tiers', root.tiers);
+  if (tierMap && Object.keys(tierMap).length === 0) check.fail('tiers', 'must name at least one tier');
+  for (const [name, value] of Object.entries(tierMap ?? {})) {
+    const key = `tiers.${name}`;
+    if (!NAME.test(name)) check.fail(key, 'tier names are letters, digits, ".", "_" and "-"');
+    const tier = check.object(key, value);
+    if (!tier) continue;
+    check.keys(key, tier, ['approvals', 'requiredGroups', 'eligibleGroups', 'expiresAfter']);
+    const approvals = tier.approvals;
+    if (!Number.isInteger(approvals) || (approvals as number) < 1 || (approvals as number) > 50) {
+      check.fail(`${key}.approvals`, `must be a whole number from 1 to 50, got ${describe(approvals)}`);
+    }
+    const requiredGroups = check.strings(`${key}.requiredGroups`, tier.requiredGroups) ?? [];
+    const eligibleGroups = check.strings(`${key}.eligibleGroups`, tier.eligibleGroups) ?? [];
+    const expiresAfterMs = check.duration(`${key}.expiresAfter`, tier.expiresAfter) ?? 0;
+    if (eligibleGroups.length > 0) {
+      for (const group of requiredGroups) {
+        if (!eligibleGroups.includes(group)) {
+          check.fail(`${key}.requiredGroups`, `${group} is required but not in eligibleGroups, so no approval could ever satisfy it`);
+        }
+      }
+    }
+    if (typeof approvals === 'number' && requiredGroups.length > approvals) {
+      check.fail(`${key}.approvals`, `is ${approvals} but ${requiredGroups.length} groups are required; raise approvals to at least ${requiredGroups.length}`);
+    }
+    tiers[name] = { tier: name, approvals: approvals as number, requiredGroups, eligibleGroups, expiresAfterMs };
+  }
+
+  const deployers: Record<string, DeployerSpec> = { log: { name: 'log', type: 'log' } };
+  const deployerMap = root.deployers === undefined ? {} : check.object('deployers', root.deployers);
+  for (const [name, value] of Object.entries(deployerMap ?? {})) {
+    const key = `deployers.${name}`;
+    const spec = check.object(key, value);
+    if (!spec) continue;
+    if (spec.type === 'log') {
+      check.keys(key, spec, ['type']);
+      deployers[name] = { name, type: 'log' };
+    } else if (spec.type === 'command') {
+      check.keys(key, spec, ['type', 'run']);
+      const run = check.strings(`${key}.run`, spec.run);
+      if (run && run.length === 0) check.fail(`${key}.run`, 'must name the command to run, e.g. ["./deploy.sh"]');
+      if (run?.length) deployers[name] = { name, type: 'command', run };
+    } else if (spec.type === 'webhook') {
+      check.keys(key, spec, ['type', 'url', 'secret']);
+      const url = check.string(`${key}.url`, spec.url);
+      if (url && !/^https?:\/\/[^\s]+$/.test(url)) check.fail(`${key}.url`, `must be an http(s) URL, got ${JSON.stringify(url)}`);
+      const secret = spec.secret === undefined ? undefined : check.string(`${key}.secret`, spec.secret);
+      if (url) deployers[name] = { name, type: 'webhook', url, secret };
+    } else {
+      check.fail(`${key}.type`, `must be one of command, webhook, log; got ${describe(spec.type)}`);
+    }
+  }
+
+  const rules: PolicyRule[] = [];
+  if (!Array.isArray(root.rules) || root.rules.length === 0) {
+    check.fail('rules', 'must be a list of at least one rule, e.g. - { tier: low }');
+  }
+  (Array.isArray(root.rules) ? root.rules : []).forEach((value, index) => {
+    const key = `rules[${index}]`;
+    const rule = check.object(key, value);
+    if (!rule) return;
+    check.keys(key, rule, ['service', 'environment', 'tier', 'deployer']);
+    const service = rule.service === undefined ? '*' : check.string(`${key}.service`, rule.service);
+    const environment = rule.environment === undefined ? '*' : check.string(`${key}.environment`, rule.environment);
+    const tier = check.string(`${key}.tier`, rule.tier);
+    if (tier && !tiers[tier] && tierMap?.[tier] === undefined) {
+      check.fail(`${key}.tier`, `names tier ${tier}, which tiers does not define`);
+    }
+    const deployer = rule.deployer === undefined ? 'log' : check.string(`${key}.deployer`, rule.deployer);
+    if (deployer && !deployers[deployer] && deployerMap?.[deployer] === undefined) {
+      check.fail(`${key}.deployer`, `names deployer ${deployer}, which deployers does not define`);
+    }
+    if (service && environment && tier && deployer) rules.push({ service, environment, tier, deployer });
+  });
+
+  const git: GitSettings = {
+    tagFormat: 'deploy/{environment}/{id}',
+    approveTagFormat: 'approve/{environment}/*',
+    requestTagFormat: 'request/{environment}/*',
+  };
+  if (root.git !== undefined) {
+    const section = check.object('git', root.git);
+    if (section) {
+      check.keys('git', section, ['repo', 'tagFormat', 'approveTagFormat', 'requestTagFormat', 'webhookSecret']);
+      for (const name of ['repo', 'tagFormat', 'approveTagFormat', 'requestTagFormat', 'webhookSecret'] as const) {
+        if (section[name] !== undefined) {
+          const value = check.string(`git.${name}`, section[name]);
+          if (value) git[name] = value;
+        }
+      }
+    }
+  }
+
+  const oidc: OidcIssuer[] = [];
+  if (root.auth !== undefined) {
+    const auth = check.object('auth', root.auth);
+    if (auth) {
+      check.keys('auth', auth, ['oidc']);
+      const list = auth.oidc === undefined ? [] : auth.oidc;
+      if (!Array.isArray(list)) check.fail('auth.oidc', 'must be a list of issuers');
+      (Array.isArray(list) ? list : []).forEach((value, index) => {
+        const key = `auth.oidc[${index}]`;
+        const entry = check.object(key, value);
+        if (!entry) return;
+        check.keys(key, entry, ['issuer', 'audience', 'jwksUrl', 'principalClaim']);
+        const issuer = check.string(`${key}.issuer`, entry.issuer);
+        const audience = check.string(`${key}.audience`, entry.audience);
+        const jwksUrl = check.string(`${key}.jwksUrl`, entry.jwksUrl);
+        const principalClaim = entry.principalClaim === undefined ? 'sub' : check.string(`${key}.principalClaim`, entry.principalClaim);
+        if (issuer && audience && jwksUrl && principalClaim) oidc.push({ issuer, audience, jwksUrl, principalClaim });
+      });
+    }
+  }
+
+  if (check.problems.length > 0) throw new PolicyError(check.problems);
+  return { tiers, deployers, rules, git, oidc, hash };
+}
+
+export class RuleError extends Error {}
+
+function atLeastAsStrict(a: TierRule, b: TierRule): boolean {
+  return (
+    a.approvals >= b.approvals &&
+    b.requiredGroups.every((group) => a.requiredGroups.includes(group)) &&
+    (b.eligibleGroups.length === 0 ||
+      (a.eligibleGroups.length > 0 && a.eligibleGroups.every((group) => b.eligibleGroups.includes(group)))) &&
+    a.expiresAfterMs <= b.expiresAfterMs
+  );
+}
+
+/** The stricter of two rules on every axis, for a `minimumTier` the policy tier does not cover. */
+function strictest(a: TierRule, b: TierRule): TierRule {
+  const eligible =
+    a.eligibleGroups.length === 0
+      ? b.eligibleGroups
+      : b.eligibleGroups.length === 0
+        ? a.eligibleGroups
+        : a.eligibleGroups.filter((group) => b.eligibleGroups.includes(group));
+  return {
+    tier: `${a.tier}+${b.tier}`,
+    approvals: Math.max(a.approvals, b.approvals),
+    requiredGroups: [...new Set([...a.requiredGroups, ...b.requiredGroups])],
+    eligibleGroups: eligible,
+    expiresAfterMs: Math.min(a.expiresAfterMs, b.expiresAfterMs),
+  };
+}
+
+/**
+ * The rule for a request: the first policy rule that matches, made stricter (never laxer) by
+ * the request's `minimumTier`.
+ */
+export function resolveRule(
+  policy: Policy,
+  service: string,
+  environment: string,
+  minimumTier?: string,
+): AppliedRule {
+  const ruleIndex = policy.rules.findIndex(
+    (rule) => globMatches(rule.service, service) && globMatches(rule.environment, environment),
+  );
+  if (ruleIndex < 0) {
+    throw new RuleError(
+      `no rule of the policy matches service ${service} in environment ${environment}; ask an admin to add one`,
+    );
+  }
+  const matched = policy.rules[ruleIndex];
+  let tier = policy.tiers[matched.tier];
+  if (minimumTier !== undefined) {
+    const asked = policy.tiers[minimumTier];
+    if (!asked) {
+      throw new RuleError(
+        `minimumTier ${minimumTier} is not a tier of the policy; known tiers: ${Object.keys(policy.tiers).join(', ')}`,
+      );
+    }
+    if (!atLeastAsStrict(tier, asked)) {
+      tier = atLeastAsStrict(asked, tier) ? asked : strictest(tier, asked);
+      if (eligibleIsEmptyIntersection(policy.tiers[matched.tier], asked)) {
+        throw new RuleError(
+          `minimumTier ${minimumTier} and the policy's tier ${matched.tier} admit no common approvers; choose another tier`,
+        );
+      }
+    }
+  }
+  return { ...tier, deployer: matched.deployer, policyHash: policy.hash, ruleIndex };
+}
+
+function eligibleIsEmptyIntersection(a: TierRule, b: TierRule): boolean {
+  return (
+    a.eligibleGroups.length > 0 &&
+    b.eligibleGroups.length > 0 &&
+    !a.eligibleGroups.some((group) => b.eligibleGroups.includes(group))
+  );
+}

@@ -1,0 +1,188 @@
+// The vocabulary of the gate, shared by the workflow, the activities, the API and the CLI.
+// Plain data only: everything here crosses the Temporal boundary as JSON.
+
+export type DeploymentStatus =
+  | 'PENDING'
+  | 'APPROVED'
+  | 'DEPLOYING'
+  | 'DEPLOYED'
+  | 'REJECTED'
+  | 'EXPIRED'
+  | 'CANCELLED'
+  | 'FAILED';
+
+export const TERMINAL_STATUSES: readonly DeploymentStatus[] = [
+  'DEPLOYED',
+  'REJECTED',
+  'EXPIRED',
+  'CANCELLED',
+  'FAILED',
+];
+
+export function isTerminal(status: DeploymentStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export interface Artifact {
+  name: string;
+  /** `sha256:` followed by 64 lowercase hex characters. */
+  digest: string;
+}
+
+export interface Change {
+  commit: string;
+  /** Identities as the change carries them (emails, logins, Co-authored-by trailers). */
+  authors: string[];
+  requestedBy?: string;
+  summary?: string;
+  url?: string;
+}
+
+/** The rule of a tier, as the policy stated it when the request was made. */
+export interface TierRule {
+  tier: string;
+  approvals: number;
+  requiredGroups: string[];
+  /** Empty means anyone with the approver role may approve. */
+  eligibleGroups: string[];
+  expiresAfterMs: number;
+}
+
+export type DeployerSpec =
+  | { name: string; type: 'log' }
+  | { name: string; type: 'command'; run: string[] }
+  | { name: string; type: 'webhook'; url: string; secret?: string };
+
+/** Everything the gate decided up front, fixed in the workflow's input. */
+export interface AppliedRule extends TierRule {
+  /** Deployers are named, not inlined: secrets stay in the configuration, out of history. */
+  deployer: string;
+  /** sha256 of the policy file the rule was taken from. */
+  policyHash: string;
+  /** Index of the matching rule in `rules`, for the evidence. */
+  ruleIndex: number;
+}
+
+/**
+ * A person as the gate sees them: the principal id plus every identity they are known by,
+ * already normalised (see identity.ts).
+ */
+export interface Person {
+  id: string;
+  identities: string[];
+  groups: string[];
+}
+
+export interface DeploymentRequest {
+  id: string;
+  service: string;
+  environment: string;
+  artifact: Artifact;
+  change: Change;
+  requestId?: string;
+  /** The pipeline principal that asked for the deployment. */
+  requester: Person;
+  /**
+   * The change's authors and the person who triggered the pipeline, resolved to identities:
+   * principal ids of the people who claim them, and the raw identities themselves, so that an
+   * account that claims an author's identity later still cannot approve.
+   */
+  excluded: { principalIds: string[]; identities: string[] };
+  rule: AppliedRule;
+  requestedAt: string;
+  expiresAt: string;
+}
+
+export interface Approval {
+  approver: string;
+  at: string;
+  digest: string;
+  comment?: string;
+  groups: string[];
+}
+
+export type RefusalReason =
+  | 'AUTHOR'
+  | 'REQUESTER'
+  | 'NOT_ELIGIBLE'
+  | 'DIGEST_MISMATCH'
+  | 'NOT_PENDING'
+  | 'DUPLICATE'
+  | 'EXPIRED'
+  | 'NOT_PERMITTED';
+
+export interface RefusedAttempt {
+  kind: 'approval' | 'rejection' | 'cancel';
+  actor: string;
+  at: string;
+  reason: RefusalReason;
+  detail: string;
+  digest?: string;
+}
+
+export interface Decision {
+  status: DeploymentStatus;
+  at: string;
+  by?: string;
+  reason: string;
+}
+
+export interface DeployResult {
+  ok: boolean;
+  deployer: string;
+  digest: string;
+  at: string;
+  output?: string;
+  error?: string;
+}
+
+/** What `GET /v1/deployments/{id}` answers and the workflow's query returns. */
+export interface DeploymentView {
+  id: string;
+  status: DeploymentStatus;
+  service: string;
+  environment: string;
+  tier: string;
+  requiredApprovals: number;
+  requiredGroups: string[];
+  eligibleGroups: string[];
+  approvals: Approval[];
+  refused: RefusedAttempt[];
+  artifact: Artifact;
+  change: Change;
+  requestId?: string;
+  requestedBy: string;
+  requestedAt: string;
+  expiresAt: string;
+  decision?: Decision;
+  deploy?: DeployResult;
+  deployer: string;
+  policyHash: string;
+  workflowId: string;
+  /** Increases with every change, so that stale writes of the listing index can be ignored. */
+  version: number;
+}
+
+export interface ApprovalInput {
+  approver: Person;
+  digest: string;
+  comment?: string;
+}
+
+export interface RejectionInput {
+  approver: Person;
+  comment?: string;
+}
+
+export interface CancelInput {
+  actor: { id: string; roles: string[] };
+  reason?: string;
+}
+
+export type GateAnswer =
+  | { outcome: 'accepted'; deployment: DeploymentView }
+  | { outcome: 'refused'; reason: RefusalReason; detail: string; deployment: DeploymentView };
+
+export function workflowIdFor(deploymentId: string): string {
+  return `deployment-${deploymentId}`;
+}

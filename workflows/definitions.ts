@@ -1,0 +1,30 @@
+// The workflow's public surface: what the API may send and ask. Imported by the API (the one
+// trusted sender) and by the workflow itself.
+
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import type {
+  ApprovalInput,
+  CancelInput,
+  DeploymentView,
+  GateAnswer,
+  RejectionInput,
+} from '../policy/types';
+
+export const TASK_QUEUE = 'countersign-deployments';
+
+export const approveUpdate = defineUpdate<GateAnswer, [ApprovalInput]>('approve');
+export const rejectUpdate = defineUpdate<GateAnswer, [RejectionInput]>('reject');
+export const cancelUpdate = defineUpdate<GateAnswer, [CancelInput]>('cancel');
+export const deploymentQuery = defineQuery<DeploymentView>('deployment');
+
+/** Custom search attributes: the Temporal UI's live audit view filters on these. */
+export const SearchKeys = {
+  service: defineSearchAttributeKey('DeployService', 'KEYWORD'),
+  environment: defineSearchAttributeKey('DeployEnvironment', 'KEYWORD'),
+  digest: defineSearchAttributeKey('DeployArtifactDigest', 'KEYWORD'),
+  tier: defineSearchAttributeKey('DeployTier', 'KEYWORD'),
+  status: defineSearchAttributeKey('DeployStatus', 'KEYWORD'),
+  requester: defineSearchAttributeKey('DeployRequester', 'KEYWORD'),
+  approvers: defineSearchAttributeKey('DeployApprovers', 'KEYWORD_LIST'),
+} as const;

@@ -1,0 +1,238 @@
+// One deployment request: wait for the gate, then deploy exactly the approved digest.
+//
+// Every answer an approver gives arrives as an update and is recorded in this workflow's
+// history, accepted or refused, so the history alone explains the decision. Writes to the
+// audit table and the listing index run from a background loop, never inside an update, so
+// a slow database never slows an approval; they retry until the database takes them.
+
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { AuditEventInput, DeployActivities, GateActivities } from '../activities/types';
+import {
+  approvedDigest,
+  checkApproval,
+  checkCancel,
+  checkRejection,
+  isExpired,
+  missingGroups,
+  quorumMet,
+  type Verdict,
+} from '../policy/gate';
+import type {
+  Approval,
+  Decision,
+  DeploymentRequest,
+  DeploymentStatus,
+  DeploymentView,
+  DeployResult,
+  GateAnswer,
+  RefusedAttempt,
+} from '../policy/types';
+import {
+  approveUpdate,
+  cancelUpdate,
+  deploymentQuery,
+  rejectUpdate,
+  SearchKeys,
+} from './definitions';
+
+const records = proxyActivities<GateActivities>({
+  startToCloseTimeout: '30 seconds',
+  // The trail must be complete: keep trying through a database outage.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+const deployer = proxyActivities<DeployActivities>({
+  startToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+export async function deploymentWorkflow(request: DeploymentRequest): Promise<DeploymentView> {
+  let status: DeploymentStatus = 'PENDING';
+  const approvals: Approval[] = [];
+  const refused: RefusedAttempt[] = [];
+  let decision: Decision | undefined;
+  let deploy: DeployResult | undefined;
+  let version = 0;
+
+  const now = () => new Date(Date.now()).toISOString();
+  const view = (): DeploymentView => ({
+    id: request.id,
+    status,
+    service: request.service,
+    environment: request.environment,
+    tier: request.rule.tier,
+    requiredApprovals: request.rule.approvals,
+    requiredGroups: request.rule.requiredGroups,
+    eligibleGroups: request.rule.eligibleGroups,
+    approvals: [...approvals],
+    refused: [...refused],
+    artifact: request.artifact,
+    change: request.change,
+    requestId: request.requestId,
+    requestedBy: request.requester.id,
+    requestedAt: request.requestedAt,
+    expiresAt: request.expiresAt,
+    decision,
+    deploy,
+    deployer: request.rule.deployer,
+    policyHash: request.rule.policyHash,
+    workflowId: workflowInfo().workflowId,
+    version,
+  });
+
+  // --- the audit trail and the listing index, written behind the gate ---
+  const unwritten: AuditEventInput[] = [];
+  let sequence = 0;
+  let indexStale = true;
+  let writing = false;
+
+  function audit(event: Omit<AuditEventInput, 'eventId' | 'deploymentId' | 'at'>): void {
+    sequence += 1;
+    unwritten.push({ eventId: `${request.id}:${sequence}`, deploymentId: request.id, at: now(), ...event });
+  }
+
+  function changed(): void {
+    version += 1;
+    indexStale = true;
+    upsertSearchAttributes([
+      { key: SearchKeys.status, value: status },
+      { key: SearchKeys.approvers, value: approvals.map((approval) => approval.approver) },
+    ]);
+    setCurrentDetails(describeGate());
+  }
+
+  function describeGate(): string {
+    const needed = request.rule.approvals - approvals.length;
+    const groups = missingGroups(request.rule, approvals);
+    const lines = [
+      `**${status}**: ${request.service} to ${request.environment}, ${request.artifact.name}@${request.artifact.digest}`,
+      `Tier ${request.rule.tier}: ${approvals.length} of ${request.rule.approvals} approvals` +
+        (status === 'PENDING' && needed > 0 ? `, ${needed} more needed` : '') +
+        (groups.length ? `; still needs a member of ${groups.join(', ')}` : ''),
+      `Approved by: ${approvals.map((approval) => approval.approver).join(', ') || 'nobody yet'}`,
+      `Expires: ${request.expiresAt}`,
+    ];
+    if (decision) lines.push(`Decision: ${decision.reason}`);
+    return lines.join('\n\n');
+  }
+
+  async function writeBehind(): Promise<void> {
+    for (;;) {
+      await condition(() => unwritten.length > 0 || indexStale);
+      writing = true;
+      if (unwritten.length > 0) {
+        const batch = unwritten.slice();
+        await records.recordAuditEvents(batch);
+        unwritten.splice(0, batch.length);
+      }
+      if (indexStale) {
+        indexStale = false;
+        await records.indexDeployment(view());
+      }
+      writing = false;
+    }
+  }
+
+  function decide(next: DeploymentStatus, reason: string, by?: string): void {
+    status = next;
+    decision = { status: next, at: now(), by, reason };
+    audit({ type: 'deployment.decided', actor: by ?? 'countersign', outcome: next, reason, data: { decision } });
+    changed();
+  }
+
+  function refusal(kind: RefusedAttempt['kind'], actor: string, verdict: Verdict & { ok: false }, digest?: string): GateAnswer {
+    refused.push({ kind, actor, at: now(), reason: verdict.reason, detail: verdict.detail, digest });
+    audit({ type: `${kind}.refused`, actor, outcome: 'refused', reason: verdict.reason, data: { detail: verdict.detail, digest } });
+    version += 1;
+    indexStale = true;
+    return { outcome: 'refused', reason: verdict.reason, detail: verdict.detail, deployment: view() };
+  }
+
+  // --- the approvers' answers ---
+  setHandler(deploymentQuery, view);
+
+  setHandler(approveUpdate, ({ approver, digest, comment }): GateAnswer => {
+    const verdict = checkApproval(request, { status, approvals }, approver, digest, Date.now());
+    if (!verdict.ok) return refusal('approval', approver.id, verdict, digest);
+    const approval: Approval = { approver: approver.id, at: now(), digest, comment, groups: approver.groups };
+    approvals.push(approval);
+    audit({ type: 'approval.accepted', actor: approver.id, outcome: 'accepted', data: { approval } });
+    if (quorumMet(request.rule, approvals)) {
+      decide('APPROVED', `approved by ${approvals.map((a) => a.approver).join(', ')} under tier ${request.rule.tier}`);
+    } else {
+      changed();
+    }
+    return { outcome: 'accepted', deployment: view() };
+  });
+
+  setHandler(rejectUpdate, ({ approver, comment }): GateAnswer => {
+    const verdict = checkRejection(request, { status, approvals }, approver, Date.now());
+    if (!verdict.ok) return refusal('rejection', approver.id, verdict);
+    decide('REJECTED', `rejected by ${approver.id}${comment ? `: ${comment}` : ''}`, approver.id);
+    return { outcome: 'accepted', deployment: view() };
+  });
+
+  setHandler(cancelUpdate, ({ actor, reason }): GateAnswer => {
+    const verdict = checkCancel(request, { status, approvals }, actor);
+    if (!verdict.ok) return refusal('cancel', actor.id, verdict);
+    decide('CANCELLED', `cancelled by ${actor.id}${reason ? `: ${reason}` : ''}`, actor.id);
+    return { outcome: 'accepted', deployment: view() };
+  });
+
+  // --- the gate ---
+  void writeBehind();
+  audit({
+    type: 'deployment.requested',
+    actor: request.requester.id,
+    outcome: 'PENDING',
+    data: { request },
+  });
+  changed();
+
+  const untilExpiry = Math.max(1, Date.parse(request.expiresAt) - Date.now());
+  const answered = await condition(() => status !== 'PENDING', untilExpiry);
+  if (!answered && status === 'PENDING' && isExpired(request.expiresAt, Date.now())) {
+    decide('EXPIRED', `no quorum of ${request.rule.approvals} before ${request.expiresAt}`);
+  }
+
+  if (status === 'APPROVED') {
+    const digest = approvedDigest(approvals);
+    if (digest !== request.artifact.digest) {
+      // Unreachable while checkApproval refuses other digests; kept as the last line of defence.
+      throw ApplicationFailure.nonRetryable(`approvals name ${digest ?? 'several digests'}, not ${request.artifact.digest}`);
+    }
+    status = 'DEPLOYING';
+    audit({ type: 'deploy.started', actor: 'countersign', data: { deployer: request.rule.deployer, digest } });
+    changed();
+    try {
+      deploy = await deployer.deploy({ request, digest });
+      audit({ type: 'deploy.succeeded', actor: 'countersign', outcome: 'DEPLOYED', data: { deploy } });
+      decide('DEPLOYED', `deployed ${request.artifact.name}@${digest} with ${request.rule.deployer}`);
+    } catch (err) {
+      const message = failureMessage(err);
+      deploy = { ok: false, deployer: request.rule.deployer, digest, at: now(), error: message };
+      audit({ type: 'deploy.failed', actor: 'countersign', outcome: 'FAILED', reason: message, data: { deploy } });
+      decide('FAILED', `deploy failed: ${message}`);
+    }
+  }
+
+  await condition(() => unwritten.length === 0 && !indexStale && !writing);
+  return view();
+}
+
+function failureMessage(err: unknown): string {
+  let current: unknown = err;
+  // ActivityFailure wraps the ApplicationFailure that carries the deployer's own message.
+  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
+    current = (current as { cause?: unknown }).cause;
+  }
+  return current instanceof Error ? current.message : String(current);
+}
