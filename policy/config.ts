@@ -193,11 +193,12 @@ export function validatePolicy(
     const service = rule.service === undefined ? '*' : check.string(`${key}.service`, rule.service);
     const environment = rule.environment === undefined ? '*' : check.string(`${key}.environment`, rule.environment);
     const tier = check.string(`${key}.tier`, rule.tier);
-    if (tier && !tiers[tier] && tierMap?.[tier] === undefined) {
+    // Own keys only: `constructor` or `toString` must not pass for a tier or a deployer.
+    if (tier && !Object.hasOwn(tiers, tier) && !(tierMap && Object.hasOwn(tierMap, tier))) {
       check.fail(`${key}.tier`, `names tier ${tier}, which tiers does not define`);
     }
     const deployer = rule.deployer === undefined ? 'log' : check.string(`${key}.deployer`, rule.deployer);
-    if (deployer && !deployers[deployer] && deployerMap?.[deployer] === undefined) {
+    if (deployer && !Object.hasOwn(deployers, deployer) && !(deployerMap && Object.hasOwn(deployerMap, deployer))) {
       check.fail(`${key}.deployer`, `names deployer ${deployer}, which deployers does not define`);
     }
     if (service && environment && tier && deployer) rules.push({ service, environment, tier, deployer });
@@ -296,7 +297,7 @@ export function resolveRule(
   const matched = policy.rules[ruleIndex];
   let tier = policy.tiers[matched.tier];
   if (minimumTier !== undefined) {
-    const asked = policy.tiers[minimumTier];
+    const asked = Object.hasOwn(policy.tiers, minimumTier) ? policy.tiers[minimumTier] : undefined;
     if (!asked) {
       throw new RuleError(
         `minimumTier ${minimumTier} is not a tier of the policy; known tiers: ${Object.keys(policy.tiers).join(', ')}`,

@@ -12,7 +12,8 @@ const NAME_ADDR = /<([^<>]*)>\s*$/;
 export function canonicalText(text: string): string {
   return text
     .normalize('NFKC')
-    .replace(/[\u200B-\u200D\u2060\uFEFF\u00AD]/g, '') // zero-width and soft-hyphen characters
+    // Invisible characters: zero-width spaces and joiners, direction marks, soft hyphen, BOM...
+    .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
     .trim()
     .toLowerCase();
 }
@@ -35,12 +36,17 @@ export function canonicalEmail(email: string): string {
  * the GitHub login inside it.
  */
 export function authorKeys(entry: string): string[] {
-  let text = entry.normalize('NFKC').replace(TRAILER, '');
+  // Invisible characters are removed before parsing, so they cannot hide the `<…>` or the trailer.
+  let text = canonicalText(entry).replace(TRAILER, '');
   const angle = NAME_ADDR.exec(text);
   if (angle) text = angle[1];
   const canonical = canonicalText(text);
   if (!canonical) return [];
-  if (!canonical.includes('@')) return [`login:${canonical.replace(/^@/, '')}`];
+  // `@alice` is a login, not an email: only an `@` after the first character makes an address.
+  if (canonical.lastIndexOf('@') <= 0) {
+    const login = canonical.replace(/^@/, '');
+    return login ? [`login:${login}`] : [];
+  }
   const keys = [`email:${canonicalEmail(canonical)}`];
   const noreply = GITHUB_NOREPLY.exec(canonical);
   if (noreply) keys.push(`login:${noreply[1]}`);

@@ -1,0 +1,51 @@
+// The deployment as the API shows it, built from the request and what the gate has seen.
+
+import type {
+  Approval,
+  Decision,
+  DeploymentRequest,
+  DeploymentStatus,
+  DeploymentView,
+  DeployResult,
+  RefusedAttempt,
+} from './types';
+
+export interface GateProgress {
+  status: DeploymentStatus;
+  approvals: Approval[];
+  refused: RefusedAttempt[];
+  decision?: Decision;
+  deploy?: DeployResult;
+  version: number;
+}
+
+export function deploymentView(request: DeploymentRequest, workflowId: string, progress: GateProgress): DeploymentView {
+  return {
+    id: request.id,
+    status: progress.status,
+    service: request.service,
+    environment: request.environment,
+    tier: request.rule.tier,
+    requiredApprovals: request.rule.approvals,
+    requiredGroups: request.rule.requiredGroups,
+    eligibleGroups: request.rule.eligibleGroups,
+    approvals: [...progress.approvals],
+    refused: [...progress.refused],
+    artifact: request.artifact,
+    change: request.change,
+    requestId: request.requestId,
+    requestedBy: request.requester.id,
+    requestedAt: request.requestedAt,
+    expiresAt: request.expiresAt,
+    decision: progress.decision,
+    deploy: progress.deploy,
+    deployer: request.rule.deployer,
+    policyHash: request.rule.policyHash,
+    workflowId,
+    version: progress.version,
+  };
+}
+
+export function pendingView(request: DeploymentRequest, workflowId: string): DeploymentView {
+  return deploymentView(request, workflowId, { status: 'PENDING', approvals: [], refused: [], version: 0 });
+}
