@@ -1,0 +1,34 @@
+// `npm run worker`: the worker alone, against given servers (TEMPORAL_ADDRESS, DATABASE_URL).
+
+import { openDatabase } from '../database/data-source';
+import { PolicyHolder } from '../runtime/policy-file';
+import { readSettings, requireServers } from '../runtime/settings';
+import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
+import { createWorker } from './worker';
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { temporalAddress, databaseUrl } = requireServers(settings, 'the worker');
+  const policy = new PolicyHolder(settings.configPath);
+  policy.reloadOnSighup();
+  const dataSource = await openDatabase(databaseUrl);
+  const connection = await connectTemporal(temporalAddress);
+  await ensureSearchAttributes(connection, settings.temporalNamespace);
+  await connection.close();
+  const { worker } = await createWorker({
+    temporalAddress,
+    namespace: settings.temporalNamespace,
+    dataSource,
+    policy: () => policy.current(),
+    workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE || undefined,
+  });
+  console.log(`[countersign] worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace})`);
+  // Worker.run() shuts down gracefully on SIGINT and SIGTERM.
+  await worker.run();
+  await dataSource.destroy();
+}
+
+main().catch((err: unknown) => {
+  console.error(`[countersign] worker failed: ${(err as Error).message}`);
+  process.exit(1);
+});

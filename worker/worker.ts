@@ -1,0 +1,35 @@
+// The worker: runs the deployment workflows and their activities on one task queue.
+
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { DataSource } from 'typeorm';
+import { createActivities } from '../activities';
+import type { Policy } from '../policy/config';
+import { TASK_QUEUE } from '../workflows/definitions';
+
+export interface WorkerDependencies {
+  temporalAddress: string;
+  namespace: string;
+  dataSource: DataSource;
+  policy: () => Policy;
+  taskQueue?: string;
+  /** A prebuilt workflow bundle (see `bundleWorkflows`), to skip bundling at start-up. */
+  workflowBundlePath?: string;
+}
+
+export function workflowsPath(): string {
+  return require.resolve('../workflows');
+}
+
+export async function createWorker(deps: WorkerDependencies): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: deps.temporalAddress });
+  const options: WorkerOptions = {
+    connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue ?? TASK_QUEUE,
+    activities: createActivities({ dataSource: deps.dataSource, policy: deps.policy }),
+    ...(deps.workflowBundlePath
+      ? { workflowBundle: { codePath: deps.workflowBundlePath } }
+      : { workflowsPath: workflowsPath() }),
+  };
+  return { worker: await Worker.create(options), connection };
+}
