@@ -35,6 +35,7 @@ import type {
   GateAnswer,
   RefusedAttempt,
 } from '../policy/types';
+import { deploymentView } from '../policy/view';
 import {
   approveUpdate,
   cancelUpdate,
@@ -55,7 +56,7 @@ const deployer = proxyActivities<DeployActivities>({
 });
 
 export async function deploymentWorkflow(request: DeploymentRequest): Promise<DeploymentView> {
-  let status: DeploymentStatus = 'PENDING';
+  let status = 'PENDING' as DeploymentStatus;
   const approvals: Approval[] = [];
   const refused: RefusedAttempt[] = [];
   let decision: Decision | undefined;
@@ -63,30 +64,8 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
   let version = 0;
 
   const now = () => new Date(Date.now()).toISOString();
-  const view = (): DeploymentView => ({
-    id: request.id,
-    status,
-    service: request.service,
-    environment: request.environment,
-    tier: request.rule.tier,
-    requiredApprovals: request.rule.approvals,
-    requiredGroups: request.rule.requiredGroups,
-    eligibleGroups: request.rule.eligibleGroups,
-    approvals: [...approvals],
-    refused: [...refused],
-    artifact: request.artifact,
-    change: request.change,
-    requestId: request.requestId,
-    requestedBy: request.requester.id,
-    requestedAt: request.requestedAt,
-    expiresAt: request.expiresAt,
-    decision,
-    deploy,
-    deployer: request.rule.deployer,
-    policyHash: request.rule.policyHash,
-    workflowId: workflowInfo().workflowId,
-    version,
-  });
+  const view = (): DeploymentView =>
+    deploymentView(request, workflowInfo().workflowId, { status, approvals, refused, decision, deploy, version });
 
   // --- the audit trail and the listing index, written behind the gate ---
   const unwritten: AuditEventInput[] = [];

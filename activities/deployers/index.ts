@@ -48,12 +48,22 @@ export function deployEnvironment({ request, digest }: Pick<DeployContext, 'requ
   };
 }
 
+/**
+ * The worker's environment minus Countersign's own settings: a deploy script keeps PATH and
+ * its cloud credentials, but never sees the database URL or any Countersign secret.
+ */
+function inheritedEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(COUNTERSIGN_|TEMPORAL_|DATABASE_URL$)/.test(name)),
+  );
+}
+
 async function runCommand(run: string[], context: DeployContext): Promise<string> {
   const [command, ...args] = run;
   return new Promise((resolve, reject) => {
     let output = '';
     const child = spawn(command, args, {
-      env: { ...process.env, ...deployEnvironment(context) },
+      env: { ...inheritedEnvironment(), ...deployEnvironment(context) },
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: context.signal,
     });

@@ -1,5 +1,4 @@
-import { Column, CreateDateColumn, Entity, OneToMany, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-import { TokenEntity } from './token.entity';
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
 export type Role = 'pipeline' | 'approver' | 'admin';
 export const ROLES: readonly Role[] = ['pipeline', 'approver', 'admin'];
@@ -45,7 +44,4 @@ export class PrincipalEntity {
 
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
   updatedAt!: Date;
-
-  @OneToMany(() => TokenEntity, (token) => token.principal)
-  tokens?: TokenEntity[];
 }

@@ -1,5 +1,4 @@
-import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
-import { PrincipalEntity } from './principal.entity';
+import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
 
 /** A bearer token. Only the SHA-256 of the secret is kept; the secret is shown once. */
 @Entity('tokens')
@@ -9,10 +8,6 @@ export class TokenEntity {
 
   @Column({ name: 'principal_id', type: 'text' })
   principalId!: string;
-
-  @ManyToOne(() => PrincipalEntity, (principal) => principal.tokens, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'principal_id' })
-  principal?: PrincipalEntity;
 
   @Column({ name: 'secret_hash', type: 'text', unique: true })
   secretHash!: string;

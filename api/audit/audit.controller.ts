@@ -1,0 +1,81 @@
+import { Controller, Get, Inject, Query } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { type AuditRow, verifyAuditChain } from '../../database/audit-trail';
+import { Roles } from '../auth/actor';
+import { badRequest } from '../problem';
+import { DATA_SOURCE } from '../tokens';
+
+function instant(name: string, value?: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (Number.isNaN(Date.parse(value))) throw badRequest(`${name} must be an ISO 8601 time such as 2026-01-31T00:00:00Z, got ${JSON.stringify(value)}`);
+  return new Date(value).toISOString();
+}
+
+export function auditEventView(row: AuditRow) {
+  return {
+    seq: Number(row.seq),
+    id: row.event_id,
+    deploymentId: row.deployment_id || null,
+    type: row.type,
+    actor: row.actor,
+    at: new Date(row.at).toISOString(),
+    outcome: row.outcome,
+    reason: row.reason,
+    data: row.data,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+@Controller('v1/audit')
+@Roles('admin')
+export class AuditController {
+  constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
+
+  /** Pages forward through the trail in chain order; `next` is the `after` of the next page. */
+  @Get()
+  async list(
+    @Query('deployment') deployment?: string,
+    @Query('since') since?: string,
+    @Query('until') until?: string,
+    @Query('actor') actor?: string,
+    @Query('type') type?: string,
+    @Query('after') after?: string,
+    @Query('limit') limit?: string,
+  ) {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (deployment) add('deployment_id = ?', deployment);
+    if (actor) add('actor = ?', actor);
+    if (type) add('type = ?', type);
+    const from = instant('since', since);
+    const to = instant('until', until);
+    if (from) add('at >= ?', from);
+    if (to) add('at < ?', to);
+    if (after !== undefined) {
+      if (!/^\d{1,18}$/.test(after)) throw badRequest(`after must be the \`next\` value of an earlier page, got ${JSON.stringify(after)}`);
+      add('seq > ?', after);
+    }
+    const size = limit === undefined ? 100 : Number(limit);
+    if (!Number.isInteger(size) || size < 1 || size > 1000) throw badRequest(`limit must be a whole number from 1 to 1000, got ${JSON.stringify(limit)}`);
+    params.push(size + 1);
+    const rows = (await this.db.query(
+      `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT $${params.length}`,
+      params,
+    )) as AuditRow[];
+    const page = rows.slice(0, size);
+    return {
+      events: page.map(auditEventView),
+      next: rows.length > size ? String(page[page.length - 1].seq) : null,
+    };
+  }
+
+  @Get('verify')
+  async verify() {
+    return verifyAuditChain(this.db);
+  }
+}

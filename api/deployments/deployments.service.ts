@@ -1,0 +1,351 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { createHash, randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { RuleError, resolveRule } from '../../policy/config';
+import { globMatches } from '../../policy/glob';
+import { authorKeys } from '../../policy/identity';
+import {
+  isTerminal,
+  workflowIdFor,
+  type DeploymentRequest,
+  type DeploymentStatus,
+  type DeploymentView,
+  type GateAnswer,
+  type RefusalReason,
+} from '../../policy/types';
+import { pendingView } from '../../policy/view';
+import type { PolicyHolder } from '../../runtime/policy-file';
+import {
+  approveUpdate,
+  cancelUpdate,
+  deploymentQuery,
+  rejectUpdate,
+  SearchKeys,
+} from '../../workflows/definitions';
+import type { deploymentWorkflow } from '../../workflows/deployment';
+import { type Actor, asPerson } from '../auth/actor';
+import { AuditService } from '../audit/audit.service';
+import { PrincipalsService } from '../principals/principals.service';
+import { conflict, forbidden, invalid, notFound, Problem } from '../problem';
+import { API_OPTIONS, type ApiOptions, DATA_SOURCE, POLICY, TEMPORAL_CLIENT } from '../tokens';
+
+export interface CreateDeploymentBody {
+  service: string;
+  environment: string;
+  artifact: { name: string; digest: string };
+  change: { commit: string; authors: string[]; requestedBy?: string; summary?: string; url?: string };
+  requestId?: string;
+  minimumTier?: string;
+}
+
+/** How each refusal the gate gives is answered over HTTP. */
+const REFUSAL_STATUS: Record<RefusalReason, number> = {
+  AUTHOR: 403,
+  REQUESTER: 403,
+  NOT_ELIGIBLE: 403,
+  NOT_PERMITTED: 403,
+  DIGEST_MISMATCH: 409,
+  NOT_PENDING: 409,
+  DUPLICATE: 409,
+  EXPIRED: 409,
+};
+
+const LIST_LIMIT = 200;
+
+interface DeploymentRow {
+  id: string;
+  status: DeploymentStatus;
+  requested_by: string;
+  view: DeploymentView;
+  request: DeploymentRequest;
+}
+
+@Injectable()
+export class DeploymentsService {
+  private readonly logger = new Logger('Deployments');
+
+  constructor(
+    @Inject(DATA_SOURCE) private readonly db: DataSource,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    @Inject(POLICY) private readonly policy: PolicyHolder,
+    @Inject(API_OPTIONS) private readonly options: ApiOptions,
+    private readonly principals: PrincipalsService,
+    private readonly audit: AuditService,
+  ) {}
+
+  private handle(id: string): WorkflowHandle<typeof deploymentWorkflow> {
+    return this.temporal.workflow.getHandle(workflowIdFor(id));
+  }
+
+  /** The same pipeline's same requestId names the same deployment; otherwise a fresh id. */
+  private deploymentId(actor: Actor, requestId?: string): string {
+    if (requestId === undefined) return randomUUID();
+    const hex = createHash('sha256').update(`${actor.id}\n${requestId}`).digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  }
+
+  private assertInScope(actor: Actor, service: string, environment: string): void {
+    if (actor.scopes.length === 0) return;
+    if (actor.scopes.some((scope) => globMatches(scope.service, service) && globMatches(scope.environment, environment))) return;
+    throw forbidden('out-of-scope',
+      `${actor.id} may request deployments only for ${actor.scopes.map((s) => `${s.service} in ${s.environment}`).join('; ')}, ` +
+        `not ${service} in ${environment}`);
+  }
+
+  async create(actor: Actor, body: CreateDeploymentBody): Promise<{ created: boolean; deployment: DeploymentView }> {
+    this.assertInScope(actor, body.service, body.environment);
+    const id = this.deploymentId(actor, body.requestId);
+
+    const existing = await this.row(id);
+    if (existing) {
+      assertSameRequest(existing.request, body);
+      await this.ensureStarted(existing.request);
+      return { created: false, deployment: await this.current(existing) };
+    }
+
+    let rule;
+    try {
+      rule = resolveRule(this.policy.current(), body.service, body.environment, body.minimumTier);
+    } catch (err) {
+      if (err instanceof RuleError) throw invalid(err.message);
+      throw err;
+    }
+
+    // Authors and the person who triggered the pipeline, resolved to people where the directory
+    // knows them; their raw identities stay excluded too, whoever claims them later.
+    const identities = [...new Set([...body.change.authors, ...(body.change.requestedBy ? [body.change.requestedBy] : [])].flatMap(authorKeys))];
+    if (identities.length === 0) throw invalid('change.authors must name at least one author by email or login');
+    const claimants = await this.principals.findByIdentityKeys(identities);
+
+    const requestedAt = new Date();
+    const request: DeploymentRequest = {
+      id,
+      service: body.service,
+      environment: body.environment,
+      artifact: body.artifact,
+      change: body.change,
+      requestId: body.requestId,
+      requester: asPerson(actor),
+      excluded: { principalIds: claimants.map((principal) => principal.id), identities },
+      rule,
+      requestedAt: requestedAt.toISOString(),
+      expiresAt: new Date(requestedAt.getTime() + rule.expiresAfterMs).toISOString(),
+    };
+    const view = pendingView(request, workflowIdFor(id));
+
+    const inserted = (await this.db.query(
+      `INSERT INTO deployments (id, workflow_id, service, environment, status, tier, requested_by, artifact_digest, requested_at, version, view, request)
+       VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8, 0, $9, $10)
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [id, view.workflowId, request.service, request.environment, rule.tier, actor.id, request.artifact.digest,
+        request.requestedAt, JSON.stringify(view), JSON.stringify(request)],
+    )) as unknown[];
+    if (inserted.length === 0) {
+      // A concurrent request with the same requestId won the race.
+      const winner = (await this.row(id))!;
+      assertSameRequest(winner.request, body);
+      return { created: false, deployment: await this.current(winner) };
+    }
+    await this.ensureStarted(request);
+    return { created: true, deployment: view };
+  }
+
+  /** Starts the request's workflow unless it already runs or ran (idempotent). */
+  private async ensureStarted(request: DeploymentRequest): Promise<void> {
+    try {
+      await this.temporal.workflow.start('deploymentWorkflow', {
+        taskQueue: this.options.taskQueue,
+        workflowId: workflowIdFor(request.id),
+        args: [request],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SearchKeys.service, value: request.service },
+          { key: SearchKeys.environment, value: request.environment },
+          { key: SearchKeys.digest, value: request.artifact.digest },
+          { key: SearchKeys.tier, value: request.rule.tier },
+          { key: SearchKeys.status, value: 'PENDING' },
+          { key: SearchKeys.requester, value: request.requester.id },
+          { key: SearchKeys.approvers, value: [] },
+        ],
+        staticSummary: `Deploy ${request.service} to ${request.environment}: ${request.artifact.name} (tier ${request.rule.tier}, ${request.rule.approvals} approval${request.rule.approvals === 1 ? '' : 's'})`,
+        staticDetails: [
+          `**${request.service}** → **${request.environment}**`,
+          `Artifact: \`${request.artifact.name}\` @ \`${request.artifact.digest}\``,
+          `Commit: \`${request.change.commit}\` by ${request.change.authors.join(', ')}`,
+          request.change.summary ? `Summary: ${request.change.summary}` : '',
+          request.change.url ? `Change: ${request.change.url}` : '',
+          `Requested by ${request.requester.id}; tier ${request.rule.tier} needs ${request.rule.approvals} approval(s)` +
+            (request.rule.requiredGroups.length ? ` including ${request.rule.requiredGroups.join(', ')}` : '') +
+            (request.rule.eligibleGroups.length ? ` from ${request.rule.eligibleGroups.join(', ')}` : '') +
+            `; expires ${request.expiresAt}`,
+        ].filter(Boolean).join('\n\n'),
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran and finished
+      this.logger.error(`could not start workflow for ${request.id}: ${(err as Error).message}`);
+      throw new Problem(503, 'temporal-unavailable',
+        `the deployment ${request.id} was recorded but its workflow could not be started (${(err as Error).message}); ` +
+          'retry the same request with the same requestId');
+    }
+  }
+
+  private async row(id: string): Promise<DeploymentRow | undefined> {
+    const [row] = (await this.db.query(
+      `SELECT id, status, requested_by, view, request FROM deployments WHERE id = $1`,
+      [id],
+    )) as DeploymentRow[];
+    return row;
+  }
+
+  /** The running workflow's own state when it can answer; the index's copy otherwise. */
+  private async current(row: DeploymentRow): Promise<DeploymentView> {
+    if (isTerminal(row.status)) return row.view;
+    try {
+      return await this.handle(row.id).query(deploymentQuery);
+    } catch (err) {
+      this.logger.warn(`deployment ${row.id}: workflow did not answer its query (${(err as Error).message}); answering from the index`);
+      return row.view;
+    }
+  }
+
+  private visibleTo(actor: Actor, row: DeploymentRow): boolean {
+    // A pipeline sees its own requests only; people who approve or administer see all.
+    return actor.roles.includes('admin') || actor.roles.includes('approver') || row.requested_by === actor.id;
+  }
+
+  async get(actor: Actor, id: string): Promise<DeploymentView> {
+    const row = await this.row(id);
+    if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+    return this.current(row);
+  }
+
+  /** For the evidence and other readers that need the request as the workflow received it. */
+  async getWithRequest(actor: Actor, id: string): Promise<{ view: DeploymentView; request: DeploymentRequest }> {
+    const row = await this.row(id);
+    if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+    return { view: await this.current(row), request: row.request };
+  }
+
+  async list(
+    actor: Actor,
+    filter: { service?: string; environment?: string; status?: DeploymentStatus; limit: number; before?: string },
+  ): Promise<{ deployments: DeploymentView[]; next: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.service) add('service = ?', filter.service);
+    if (filter.environment) add('environment = ?', filter.environment);
+    if (filter.status) add('status = ?', filter.status);
+    if (!actor.roles.includes('admin') && !actor.roles.includes('approver')) add('requested_by = ?', actor.id);
+    if (filter.before) {
+      const [at, id] = decodeCursor(filter.before);
+      params.push(at, id);
+      where.push(`(requested_at, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    const limit = Math.min(filter.limit, LIST_LIMIT);
+    params.push(limit + 1);
+    const rows = (await this.db.query(
+      `SELECT id, view, requested_at FROM deployments ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY requested_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    )) as Array<{ id: string; view: DeploymentView; requested_at: Date }>;
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      deployments: page.map((row) => row.view),
+      next: rows.length > limit && last ? encodeCursor(last.requested_at, last.id) : null,
+    };
+  }
+
+  async approve(actor: Actor, id: string, digest: string, comment?: string): Promise<DeploymentView> {
+    return this.answer(actor, id, 'approval', (handle) =>
+      handle.executeUpdate(approveUpdate, { args: [{ approver: asPerson(actor), digest, comment }] }), { digest });
+  }
+
+  async reject(actor: Actor, id: string, comment?: string): Promise<DeploymentView> {
+    return this.answer(actor, id, 'rejection', (handle) =>
+      handle.executeUpdate(rejectUpdate, { args: [{ approver: asPerson(actor), comment }] }));
+  }
+
+  async cancel(actor: Actor, id: string, reason?: string): Promise<DeploymentView> {
+    return this.answer(actor, id, 'cancel', (handle) =>
+      handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: actor.id, roles: actor.roles }, reason }] }));
+  }
+
+  /**
+   * Sends an answer to the gate. The workflow decides and records it; a refusal comes back as
+   * a problem document with the gate's own reason.
+   */
+  private async answer(
+    actor: Actor,
+    id: string,
+    kind: 'approval' | 'rejection' | 'cancel',
+    send: (handle: WorkflowHandle<typeof deploymentWorkflow>) => Promise<GateAnswer>,
+    data: Record<string, unknown> = {},
+  ): Promise<DeploymentView> {
+    let answer: GateAnswer;
+    try {
+      answer = await send(this.handle(id));
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      // The workflow has finished (or never existed): only the index can say which.
+      const row = await this.row(id);
+      if (!row) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+      const detail = `deployment ${id} is ${row.status}, no longer PENDING`;
+      await this.audit.record({ type: `${kind}.refused`, actor: actor.id, deploymentId: id, outcome: 'refused', reason: 'NOT_PENDING', data: { detail, ...data } });
+      throw conflict('not-pending', detail, { reason: 'NOT_PENDING', deployment: row.view });
+    }
+    if (answer.outcome === 'refused') {
+      throw new Problem(REFUSAL_STATUS[answer.reason], answer.reason.toLowerCase().replace(/_/g, '-'), answer.detail, {
+        reason: answer.reason,
+        deployment: answer.deployment,
+      });
+    }
+    return answer.deployment;
+  }
+
+  /** Records an answer the API refused before it reached the gate (a malformed body). */
+  async recordMalformed(actor: Actor, id: string, kind: string, detail: string): Promise<void> {
+    await this.audit.record({ type: `${kind}.refused`, actor: actor.id, deploymentId: id, outcome: 'refused', reason: 'MALFORMED', data: { detail } });
+  }
+}
+
+function assertSameRequest(request: DeploymentRequest, body: CreateDeploymentBody): void {
+  const same =
+    request.service === body.service &&
+    request.environment === body.environment &&
+    request.artifact.digest === body.artifact.digest &&
+    request.artifact.name === body.artifact.name &&
+    request.change.commit === body.change.commit;
+  if (!same) {
+    throw conflict('request-id-reused',
+      `requestId ${JSON.stringify(body.requestId)} already names deployment ${request.id} of ${request.service} to ` +
+        `${request.environment} (${request.artifact.digest}); use a new requestId for a different deployment`);
+  }
+}
+
+function encodeCursor(at: Date, id: string): string {
+  return Buffer.from(JSON.stringify([new Date(at).toISOString(), id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0]))) {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw invalid('before must be the `next` cursor of an earlier page, unchanged');
+}

@@ -1,0 +1,206 @@
+// The whole HTTP surface, served at /docs (UI) and /docs/openapi.json. Request bodies reuse
+// the very schemas that validate them.
+
+import type { OpenAPIObject } from '@nestjs/swagger';
+import { schemas } from './schemas';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const body = (name: string, required = true) => ({ required, ...json(ref(name)) });
+const ok = (description: string, schema: object) => ({ description, ...json(schema) });
+const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+const query = (name: string, description: string, schema: object = { type: 'string' }) => ({ name, in: 'query', required: false, schema, description });
+
+const common = {
+  '401': problem('No token, or an unknown, revoked or expired one'),
+  '403': problem('The principal lacks the role this route needs'),
+  '429': problem('Too many failed authentications from this client'),
+};
+
+const answerErrors = {
+  ...common,
+  '400': problem('The body is not JSON'),
+  '404': problem('No such deployment'),
+  '415': problem('The body is not application/json'),
+  '422': problem('The body does not match the schema; `detail` lists every error'),
+};
+
+const statusEnum = ['PENDING', 'APPROVED', 'DEPLOYING', 'DEPLOYED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'FAILED'];
+
+export function openApiDocument(): OpenAPIObject {
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'Countersign',
+      version: '0.1.0',
+      description:
+        'Deployment approval gate: no change reaches production unless someone other than its author approved it, ' +
+        'for exactly the artifact deployed. Every route but /healthz, /readyz, /metrics and /docs needs ' +
+        '`Authorization: Bearer <token>`; who acts is the token\'s principal, never a field of the body. ' +
+        'Every error is an RFC 9457 problem document.',
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A Countersign token, or an OIDC JWT from an issuer under auth.oidc' } },
+      schemas: {
+        ...(schemas as unknown as Record<string, object>),
+        Problem: {
+          type: 'object',
+          required: ['type', 'title', 'status', 'detail'],
+          properties: {
+            type: { type: 'string', format: 'uri' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string', description: 'what went wrong and what to do about it' },
+            instance: { type: 'string' },
+            reason: { type: 'string', description: 'for a refused answer: AUTHOR, REQUESTER, NOT_ELIGIBLE, DIGEST_MISMATCH, NOT_PENDING, DUPLICATE, EXPIRED, NOT_PERMITTED' },
+            errors: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        Approval: {
+          type: 'object',
+          properties: {
+            approver: { type: 'string' },
+            at: { type: 'string', format: 'date-time' },
+            digest: { type: 'string' },
+            comment: { type: 'string' },
+            groups: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        RefusedAttempt: {
+          type: 'object',
+          properties: {
+            kind: { enum: ['approval', 'rejection', 'cancel'] },
+            actor: { type: 'string' },
+            at: { type: 'string', format: 'date-time' },
+            reason: { type: 'string' },
+            detail: { type: 'string' },
+            digest: { type: 'string' },
+          },
+        },
+        Deployment: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            status: { enum: statusEnum },
+            service: { type: 'string' },
+            environment: { type: 'string' },
+            tier: { type: 'string' },
+            requiredApprovals: { type: 'integer' },
+            requiredGroups: { type: 'array', items: { type: 'string' } },
+            eligibleGroups: { type: 'array', items: { type: 'string' } },
+            approvals: { type: 'array', items: ref('Approval') },
+            refused: { type: 'array', items: ref('RefusedAttempt') },
+            artifact: { type: 'object', properties: { name: { type: 'string' }, digest: { type: 'string' } } },
+            change: { type: 'object' },
+            requestId: { type: 'string' },
+            requestedBy: { type: 'string' },
+            requestedAt: { type: 'string', format: 'date-time' },
+            expiresAt: { type: 'string', format: 'date-time' },
+            decision: { type: 'object', properties: { status: { type: 'string' }, at: { type: 'string' }, by: { type: 'string' }, reason: { type: 'string' } } },
+            deploy: { type: 'object', properties: { ok: { type: 'boolean' }, deployer: { type: 'string' }, digest: { type: 'string' }, at: { type: 'string' }, output: { type: 'string' }, error: { type: 'string' } } },
+            deployer: { type: 'string' },
+            policyHash: { type: 'string' },
+            workflowId: { type: 'string' },
+            version: { type: 'integer' },
+          },
+        },
+        Principal: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            displayName: { type: 'string' },
+            emails: { type: 'array', items: { type: 'string' } },
+            logins: { type: 'array', items: { type: 'string' } },
+            subjects: { type: 'array', items: { type: 'string' } },
+            roles: { type: 'array', items: { enum: ['pipeline', 'approver', 'admin'] } },
+            groups: { type: 'array', items: { type: 'string' } },
+            scopes: { type: 'array', items: { type: 'object', properties: { service: { type: 'string' }, environment: { type: 'string' } } } },
+          },
+        },
+        TokenSecret: { type: 'object', properties: { id: { type: 'string' }, token: { type: 'string', description: 'shown once' }, expiresAt: { type: 'string', nullable: true } } },
+        AuditEvent: {
+          type: 'object',
+          properties: {
+            seq: { type: 'integer' }, id: { type: 'string' }, deploymentId: { type: 'string', nullable: true }, type: { type: 'string' },
+            actor: { type: 'string' }, at: { type: 'string', format: 'date-time' }, outcome: { type: 'string', nullable: true },
+            reason: { type: 'string', nullable: true }, data: { type: 'object' }, prevHash: { type: 'string' }, hash: { type: 'string' },
+          },
+        },
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/healthz': { get: { summary: 'The process is alive', security: [], responses: { '200': ok('alive', { type: 'object' }) } } },
+      '/readyz': { get: { summary: 'The database and Temporal answer', security: [], responses: { '200': ok('ready', { type: 'object' }), '503': problem('not ready; detail names what is down') } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'text exposition format' } } } },
+      '/v1/principals': {
+        post: {
+          summary: 'Create a principal (admin); answers its first token, shown once',
+          requestBody: body('CreatePrincipal'),
+          responses: { '201': ok('created', { allOf: [ref('Principal'), { type: 'object', properties: { token: { type: 'string' }, tokenId: { type: 'string' } } }] }), '409': problem('the id exists, or an identity belongs to someone else'), '422': problem('invalid body'), ...common },
+        },
+        get: { summary: 'List principals (admin)', responses: { '200': ok('principals', { type: 'object', properties: { principals: { type: 'array', items: ref('Principal') } } }), ...common } },
+      },
+      '/v1/principals/{id}': {
+        parameters: [idParam('id', 'principal id')],
+        get: { summary: 'One principal, never a secret (admin)', responses: { '200': ok('principal', ref('Principal')), '404': problem('no such principal'), ...common } },
+        patch: { summary: 'Change identities, roles, groups or scopes (admin)', requestBody: body('UpdatePrincipal'), responses: { '200': ok('principal', ref('Principal')), '404': problem('no such principal'), '409': problem('an identity belongs to someone else'), '422': problem('invalid body'), ...common } },
+      },
+      '/v1/principals/{id}/tokens': {
+        parameters: [idParam('id', 'principal id')],
+        post: { summary: 'Issue a token (admin)', requestBody: body('CreateToken', false), responses: { '201': ok('token, shown once', ref('TokenSecret')), '404': problem('no such principal'), '422': problem('invalid expiresIn'), ...common } },
+        get: { summary: 'List tokens without secrets (admin)', responses: { '200': ok('tokens', { type: 'object' }), '404': problem('no such principal'), ...common } },
+      },
+      '/v1/principals/{id}/tokens/{tokenId}': {
+        parameters: [idParam('id', 'principal id'), idParam('tokenId', 'token id')],
+        delete: { summary: 'Revoke a token (admin): refused from then on', responses: { '204': { description: 'revoked' }, '404': problem('no such token'), ...common } },
+      },
+      '/v1/deployments': {
+        post: {
+          summary: 'Request a deployment (pipeline)',
+          description: 'The tier comes from the policy for the service and environment, never from the request; `minimumTier` can only make it stricter. The same `requestId` again answers the same deployment with 200.',
+          requestBody: body('CreateDeployment'),
+          responses: { '201': ok('created, PENDING', ref('Deployment')), '200': ok('the deployment this requestId already names', ref('Deployment')), '403': problem('missing role, or outside the pipeline\'s scopes'), '409': problem('requestId reused for a different deployment'), '422': problem('invalid body, or no policy rule matches'), '400': problem('not JSON'), '503': problem('Temporal unavailable; retry with the same requestId') },
+        },
+        get: {
+          summary: 'List deployments, newest first',
+          parameters: [query('service', 'service name'), query('environment', 'environment'), query('status', 'status', { enum: statusEnum }), query('limit', '1 to 200, default 50', { type: 'integer' }), query('before', 'the `next` cursor of the previous page')],
+          responses: { '200': ok('a page', { type: 'object', properties: { deployments: { type: 'array', items: ref('Deployment') }, next: { type: 'string', nullable: true } } }), '400': problem('bad filter'), ...common },
+        },
+      },
+      '/v1/deployments/{id}': {
+        parameters: [idParam('id', 'deployment id')],
+        get: { summary: 'One deployment', responses: { '200': ok('the deployment', ref('Deployment')), '404': problem('no such deployment'), ...common } },
+      },
+      '/v1/deployments/{id}/approvals': {
+        parameters: [idParam('id', 'deployment id')],
+        post: {
+          summary: 'Approve (approver): counts once per person, for the artifact\'s digest only',
+          requestBody: body('Approval'),
+          responses: { '200': ok('the deployment after the approval is counted', ref('Deployment')), ...answerErrors, '403': problem('AUTHOR, REQUESTER or NOT_ELIGIBLE: the approver may not approve this change'), '409': problem('DIGEST_MISMATCH, NOT_PENDING, DUPLICATE or EXPIRED') },
+        },
+      },
+      '/v1/deployments/{id}/rejections': {
+        parameters: [idParam('id', 'deployment id')],
+        post: { summary: 'Reject (approver): one eligible rejection ends the request', requestBody: body('Rejection', false), responses: { '200': ok('REJECTED', ref('Deployment')), ...answerErrors, '403': problem('AUTHOR, REQUESTER or NOT_ELIGIBLE'), '409': problem('NOT_PENDING or EXPIRED') } },
+      },
+      '/v1/deployments/{id}/cancel': {
+        parameters: [idParam('id', 'deployment id')],
+        post: { summary: 'Cancel (the requesting pipeline, or admin)', requestBody: body('Cancel', false), responses: { '200': ok('CANCELLED', ref('Deployment')), ...answerErrors, '403': problem('NOT_PERMITTED: another pipeline\'s request'), '409': problem('NOT_PENDING') } },
+      },
+      '/v1/audit': {
+        get: {
+          summary: 'Page through the audit trail in chain order (admin)',
+          parameters: [query('deployment', 'deployment id'), query('since', 'ISO time, inclusive'), query('until', 'ISO time, exclusive'), query('actor', 'principal id'), query('type', 'event type'), query('after', 'the `next` of the previous page'), query('limit', '1 to 1000, default 100', { type: 'integer' })],
+          responses: { '200': ok('a page', { type: 'object', properties: { events: { type: 'array', items: ref('AuditEvent') }, next: { type: 'string', nullable: true } } }), '400': problem('bad filter'), ...common },
+        },
+      },
+      '/v1/audit/verify': {
+        get: { summary: 'Walk the hash chain (admin)', responses: { '200': ok('{"ok": true} or the first broken link', { type: 'object', properties: { ok: { type: 'boolean' }, events: { type: 'integer' }, brokenAt: { type: 'object' }, reason: { type: 'string' } } }), ...common } },
+      },
+      '/v1/policy': { get: { summary: 'The policy in force (admin)', responses: { '200': ok('tiers, rules and the file hash', { type: 'object' }), ...common } } },
+      '/v1/policy/reload': { post: { summary: 'Reload the policy file (admin); an invalid file is refused and the old policy stays', responses: { '200': ok('reloaded', { type: 'object' }), '422': problem('the file is invalid; detail names the key'), ...common } } },
+    },
+  } as unknown as OpenAPIObject;
+}

@@ -1,0 +1,60 @@
+// Builds the HTTP API around a database, a Temporal client and the policy.
+
+import 'reflect-metadata';
+import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SwaggerModule } from '@nestjs/swagger';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { AppModule, type ApiDependencies } from './app.module';
+import type { AuthenticatedRequest } from './auth/actor';
+import { Metrics } from './health/metrics';
+import { openApiDocument } from './openapi';
+import { PrincipalsService } from './principals/principals.service';
+import { Problem, sendProblem, toProblem } from './problem';
+
+export interface ApiServer {
+  app: INestApplication;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function createApiServer(
+  deps: ApiDependencies & { port: number; host?: string; adminToken?: string; logLevels?: LogLevel[] },
+): Promise<ApiServer> {
+  const app = await NestFactory.create(AppModule.forRoot(deps), {
+    bodyParser: false,
+    logger: deps.logLevels ?? ['error', 'warn', 'log'],
+  });
+  const metrics = app.get(Metrics);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.on('finish', () => metrics.countRequest(req.method, (req.route?.path as string | undefined) ?? 'unmatched', res.statusCode));
+    next();
+  });
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is(['application/json', 'application/*+json'])) {
+      return sendProblem(res, new Problem(415, 'unsupported-media-type',
+        `send the body as JSON with Content-Type: application/json (got ${req.headers['content-type'] ?? 'no Content-Type'})`), req.originalUrl);
+    }
+    next();
+  });
+  app.use(express.json({
+    limit: '1mb',
+    type: ['application/json', 'application/*+json'],
+    // Webhook signatures are computed over the exact bytes received.
+    verify: (req, _res, buf) => {
+      (req as AuthenticatedRequest).rawBody = buf;
+    },
+  }));
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    sendProblem(res, toProblem(err), req.originalUrl);
+  });
+  SwaggerModule.setup('docs', app, openApiDocument(), { jsonDocumentUrl: 'docs/openapi.json' });
+  if (deps.adminToken) await app.get(PrincipalsService).ensureBootstrapAdmin(deps.adminToken);
+  await app.listen(deps.port, deps.host ?? '0.0.0.0');
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://${deps.host && deps.host !== '0.0.0.0' ? deps.host : '127.0.0.1'}:${address.port}`;
+  Logger.log(`API listening on ${url}`, 'Countersign');
+  return { app, url, close: () => app.close() };
+}

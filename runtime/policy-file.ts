@@ -1,0 +1,54 @@
+// Loads the policy file, validates it, and keeps the current policy for the process. A reload
+// validates the new file the same way and keeps the old policy when the new one is invalid.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { PolicyError, validatePolicy, type Policy } from '../policy/config';
+
+export function loadPolicy(file: string, env: NodeJS.ProcessEnv = process.env): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError([`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set COUNTERSIGN_CONFIG to the policy file`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new PolicyError([`${file}: is not valid YAML: ${(err as Error).message}`]);
+  }
+  const hash = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  return validatePolicy(raw, hash, env);
+}
+
+export class PolicyHolder {
+  private policy: Policy;
+
+  constructor(readonly file: string) {
+    this.policy = loadPolicy(file);
+  }
+
+  current(): Policy {
+    return this.policy;
+  }
+
+  /** Throws PolicyError, keeping the policy in force, when the file is invalid. */
+  reload(): Policy {
+    this.policy = loadPolicy(this.file);
+    return this.policy;
+  }
+
+  /** SIGHUP reloads, as daemons do; a bad file is reported and the old policy stays. */
+  reloadOnSighup(log: (line: string) => void = console.log): void {
+    process.on('SIGHUP', () => {
+      try {
+        const policy = this.reload();
+        log(`policy reloaded from ${this.file} (${policy.hash})`);
+      } catch (err) {
+        log(`policy NOT reloaded, the previous one stays in force: ${(err as Error).message}`);
+      }
+    });
+  }
+}

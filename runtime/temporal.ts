@@ -1,0 +1,53 @@
+// Connecting to Temporal, and making sure the namespace knows Countersign's search attributes.
+
+import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+
+export const DEPLOY_SEARCH_ATTRIBUTES = {
+  DeployService: 'Keyword',
+  DeployEnvironment: 'Keyword',
+  DeployArtifactDigest: 'Keyword',
+  DeployTier: 'Keyword',
+  DeployStatus: 'Keyword',
+  DeployRequester: 'Keyword',
+  DeployApprovers: 'KeywordList',
+} as const;
+
+export async function connectTemporal(address: string, deadlineMs = 60_000): Promise<Connection> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await Connection.connect({ address });
+    } catch (err) {
+      if (Date.now() > deadline) {
+        throw new Error(`cannot reach Temporal at ${address}: ${(err as Error).message}. Check TEMPORAL_ADDRESS.`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/** Registers any missing search attribute; production clusters may also do it by hand (docs/PRODUCTION.md). */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set(Object.keys(existing.customAttributes ?? {}));
+  const Type = temporal.api.enums.v1.IndexedValueType;
+  const missing = Object.entries(DEPLOY_SEARCH_ATTRIBUTES).filter(([name]) => !known.has(name));
+  if (missing.length === 0) return;
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(
+        missing.map(([name, type]) => [
+          name,
+          type === 'Keyword' ? Type.INDEXED_VALUE_TYPE_KEYWORD : Type.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+        ]),
+      ),
+    });
+  } catch (err) {
+    throw new Error(
+      `Temporal namespace ${namespace} lacks search attributes ${missing.map(([n]) => n).join(', ')} and they could not be added ` +
+        `(${(err as Error).message}); register them as docs/PRODUCTION.md shows`,
+    );
+  }
+}

@@ -1,0 +1,147 @@
+// One whole Countersign for a test file: its own database (cloned from the migrated
+// template), the API on a free port, and a worker on its own task queue, against the suite's
+// real Temporal server.
+
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { quietTemporalRuntime } from './temporal-runtime';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import { createApiServer, type ApiServer } from '../../api/server';
+import { openDatabase } from '../../database/data-source';
+import { PolicyHolder } from '../../runtime/policy-file';
+import { createWorker } from '../../worker/worker';
+import { adminQuery, databaseUrlFor } from './servers';
+
+export const DEFAULT_POLICY = `
+tiers:
+  low:      { approvals: 1, expiresAfter: 24h }
+  high:     { approvals: 2, expiresAfter: 24h }
+  critical: { approvals: 2, requiredGroups: [security], expiresAfter: 8h }
+  ops:      { approvals: 1, eligibleGroups: [sre], expiresAfter: 2h }
+deployers:
+  script: { type: command, run: ["./deploy.sh", "--fast"] }
+rules:
+  - { service: "pay-*", environment: production, tier: critical }
+  - { service: "ops-*", tier: ops }
+  - { environment: production, tier: high }
+  - { tier: low }
+`;
+
+export interface HarnessOptions {
+  policy?: string;
+  /** Extra environment for `${VAR}` in the policy. */
+  env?: Record<string, string>;
+  /** Start without a worker (for tests that start and stop it themselves). */
+  worker?: boolean;
+  /** Failed authentications allowed per client per minute (the tests' default is generous). */
+  authFailuresPerMinute?: number;
+}
+
+export interface Harness {
+  url: string;
+  adminToken: string;
+  dataSource: DataSource;
+  temporal: Client;
+  taskQueue: string;
+  policyFile: string;
+  databaseUrl: string;
+  dir: string;
+  api: ApiServer;
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  restartApi(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCountersign(options: HarnessOptions = {}): Promise<Harness> {
+  quietTemporalRuntime();
+  for (const [key, value] of Object.entries(options.env ?? {})) process.env[key] = value;
+  const pgServer = process.env.COUNTERSIGN_TEST_PG!;
+  const database = `countersign_t_${randomBytes(6).toString('hex')}`;
+  await adminQuery(pgServer, `CREATE DATABASE ${database} TEMPLATE ${process.env.COUNTERSIGN_TEST_TEMPLATE}`);
+  const databaseUrl = databaseUrlFor(pgServer, database);
+  const dataSource = await openDatabase(databaseUrl, { poolSize: 5 });
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'countersign-harness-'));
+  const policyFile = path.join(dir, 'countersign.yaml');
+  writeFileSync(policyFile, options.policy ?? DEFAULT_POLICY);
+  const policy = new PolicyHolder(policyFile);
+
+  const address = process.env.TEMPORAL_ADDRESS!;
+  const connection = await Connection.connect({ address });
+  const temporal = new Client({ connection, namespace: 'default' });
+  const taskQueue = `countersign-test-${randomBytes(4).toString('hex')}`;
+  const adminToken = `admin-${randomBytes(16).toString('hex')}`;
+
+  const startApi = () =>
+    createApiServer({
+      dataSource,
+      temporal,
+      policy,
+      port: 0,
+      host: '127.0.0.1',
+      adminToken,
+      logLevels: ['error'],
+      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000 },
+    });
+  let api = await startApi();
+
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let workerConnection: { close(): Promise<void> } | undefined;
+  const startWorker = async () => {
+    const created = await createWorker({
+      temporalAddress: address,
+      namespace: 'default',
+      dataSource,
+      policy: () => policy.current(),
+      taskQueue,
+      workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE,
+    });
+    worker = created.worker;
+    workerConnection = created.connection;
+    running = worker.run();
+  };
+  const stopWorker = async () => {
+    if (!worker) return;
+    worker.shutdown();
+    await running;
+    await workerConnection?.close();
+    worker = undefined;
+  };
+  if (options.worker !== false) await startWorker();
+
+  const harness: Harness = {
+    get url() {
+      return api.url;
+    },
+    get api() {
+      return api;
+    },
+    adminToken,
+    dataSource,
+    temporal,
+    taskQueue,
+    policyFile,
+    databaseUrl,
+    dir,
+    startWorker,
+    stopWorker,
+    async restartApi() {
+      await api.close();
+      api = await startApi();
+    },
+    async close() {
+      await stopWorker();
+      await api.close();
+      await connection.close();
+      await dataSource.destroy();
+      await adminQuery(pgServer, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    },
+  } as Harness;
+  return harness;
+}
