@@ -14,6 +14,7 @@ import { workflowIdFor } from '../../policy/types';
 import { approveUpdate, cancelUpdate, deploymentQuery, rejectUpdate } from '../../workflows/definitions';
 import type { deploymentWorkflow } from '../../workflows/deployment';
 import { ApplicationFailure } from '@temporalio/activity';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const record = process.env.RECORD_HISTORIES === '1';
@@ -95,7 +96,7 @@ async function start(req: DeploymentRequest) {
 async function saveHistory(name: string, workflowId: string) {
   if (!record) return;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  writeFileSync(path.join(__dirname, '..', 'replay', 'histories', `${name}.json`), JSON.stringify(history, null, 1));
+  writeFileSync(path.join(__dirname, '..', 'replay', 'histories', `${name}.json`), `${historyToJSON(history)}\n`);
 }
 
 describe('deployment workflow', () => {
