@@ -25,10 +25,10 @@ async function main(): Promise<void> {
     policy,
     port: settings.port,
     adminToken,
+    logLevels: process.env.COUNTERSIGN_LOG_LEVEL === 'debug' ? ['error', 'warn', 'log', 'debug'] : ['error', 'warn'],
     options: { namespace: settings.temporalNamespace, taskQueue: TASK_QUEUE, temporalUiUrl: settings.temporalUiUrl },
   });
-  console.log(`[countersign] API      ${server.url}`);
-  console.log(`[countersign] OpenAPI  ${server.url}/docs`);
+  console.log(`[countersign] API listening on ${server.url} (OpenAPI ${server.url}/docs)`);
   if (!settings.adminToken) console.log(`[countersign] admin token (generated; set COUNTERSIGN_ADMIN_TOKEN to choose one): ${adminToken}`);
 
   let closing = false;

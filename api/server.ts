@@ -1,7 +1,7 @@
 // Builds the HTTP API around a database, a Temporal client and the policy.
 
 import 'reflect-metadata';
-import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
+import type { INestApplication, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SwaggerModule } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -55,6 +55,5 @@ export async function createApiServer(
   await app.listen(deps.port, deps.host ?? '0.0.0.0');
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://${deps.host && deps.host !== '0.0.0.0' ? deps.host : '127.0.0.1'}:${address.port}`;
-  Logger.log(`API listening on ${url}`, 'Countersign');
   return { app, url, close: () => app.close() };
 }

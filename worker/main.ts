@@ -1,5 +1,6 @@
 // `npm run worker`: the worker alone, against given servers (TEMPORAL_ADDRESS, DATABASE_URL).
 
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { openDatabase } from '../database/data-source';
 import { PolicyHolder } from '../runtime/policy-file';
 import { readSettings, requireServers } from '../runtime/settings';
@@ -7,6 +8,7 @@ import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger((process.env.COUNTERSIGN_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN') });
   const settings = readSettings();
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the worker');
   const policy = new PolicyHolder(settings.configPath);
