@@ -1,6 +1,6 @@
 // What the workflow asks of the outside world. The workflow imports these as types only.
 
-import type { DeploymentRequest, DeploymentView, DeployResult } from '../policy/types';
+import type { DeploymentRequest, DeploymentView, DeployResult, GitTagResult } from '../policy/types';
 
 export interface AuditEventInput {
   /** Unique and stable across retries: `<deployment id>:<sequence>`. */
@@ -24,4 +24,12 @@ export interface GateActivities {
 export interface DeployActivities {
   /** Runs the rule's deployer for exactly `digest`; at most once per deployment id. */
   deploy(input: { request: DeploymentRequest; digest: string }): Promise<DeployResult>;
+}
+
+export interface GitActivities {
+  /**
+   * Records a DEPLOYED request as an annotated tag on its commit in the rule's repository and
+   * pushes it; an existing identical tag counts as done.
+   */
+  recordDeploymentTag(input: { request: DeploymentRequest; deployment: DeploymentView }): Promise<GitTagResult>;
 }

@@ -99,6 +99,8 @@ export function openApiDocument(): OpenAPIObject {
             expiresAt: { type: 'string', format: 'date-time' },
             decision: { type: 'object', properties: { status: { type: 'string' }, at: { type: 'string' }, by: { type: 'string' }, reason: { type: 'string' } } },
             deploy: { type: 'object', properties: { ok: { type: 'boolean' }, deployer: { type: 'string' }, digest: { type: 'string' }, at: { type: 'string' }, output: { type: 'string' }, error: { type: 'string' } } },
+            override: { type: 'object', description: 'present when an admin overrode the gate', properties: { by: { type: 'string' }, at: { type: 'string' }, reason: { type: 'string' }, approvalsAtOverride: { type: 'integer' }, reviewDueBy: { type: 'string' }, reviewOverdue: { type: 'boolean' }, review: { type: 'object' } } },
+            gitTag: { type: 'object', properties: { tag: { type: 'string' }, commit: { type: 'string' }, pushed: { type: 'boolean' }, detail: { type: 'string' } } },
             deployer: { type: 'string' },
             policyHash: { type: 'string' },
             workflowId: { type: 'string' },
@@ -165,7 +167,7 @@ export function openApiDocument(): OpenAPIObject {
         },
         get: {
           summary: 'List deployments, newest first',
-          parameters: [query('service', 'service name'), query('environment', 'environment'), query('status', 'status', { enum: statusEnum }), query('limit', '1 to 200, default 50', { type: 'integer' }), query('before', 'the `next` cursor of the previous page')],
+          parameters: [query('service', 'service name'), query('environment', 'environment'), query('status', 'status', { enum: statusEnum }), query('limit', '1 to 200, default 50', { type: 'integer' }), query('before', 'the `next` cursor of the previous page'), query('overridden', 'true: only break-glass deployments', { type: 'boolean' }), query('reviewOverdue', 'true: overrides whose retrospective review is overdue', { type: 'boolean' })],
           responses: { '200': ok('a page', { type: 'object', properties: { deployments: { type: 'array', items: ref('Deployment') }, next: { type: 'string', nullable: true } } }), '400': problem('bad filter'), ...common },
         },
       },
@@ -188,6 +190,14 @@ export function openApiDocument(): OpenAPIObject {
       '/v1/deployments/{id}/cancel': {
         parameters: [idParam('id', 'deployment id')],
         post: { summary: 'Cancel (the requesting pipeline, or admin)', requestBody: body('Cancel', false), responses: { '200': ok('CANCELLED', ref('Deployment')), ...answerErrors, '403': problem('NOT_PERMITTED: another pipeline\'s request'), '409': problem('NOT_PENDING') } },
+      },
+      '/v1/deployments/{id}/override': {
+        parameters: [idParam('id', 'deployment id')],
+        post: { summary: 'Break-glass (admin, never an author): deploy on fewer approvals; marked overridden everywhere, and a retrospective review is then due within the tier\'s window', requestBody: body('Override'), responses: { '200': ok('APPROVED, overridden', ref('Deployment')), ...answerErrors, '403': problem('AUTHOR or REQUESTER: the admin may not override this change'), '409': problem('NOT_PENDING or EXPIRED') } },
+      },
+      '/v1/deployments/{id}/review': {
+        parameters: [idParam('id', 'deployment id')],
+        post: { summary: 'Retrospective review of an override (approver: eligible, not an author, not the overrider)', requestBody: body('Rejection', false), responses: { '200': ok('reviewed', ref('Deployment')), ...answerErrors, '403': problem('AUTHOR, OVERRIDER or NOT_ELIGIBLE'), '409': problem('NOT_OVERRIDDEN or ALREADY_REVIEWED') } },
       },
       '/v1/audit': {
         get: {

@@ -312,7 +312,13 @@ export function resolveRule(
       }
     }
   }
-  return { ...tier, deployer: matched.deployer, policyHash: policy.hash, ruleIndex };
+  return {
+    ...tier,
+    deployer: matched.deployer,
+    policyHash: policy.hash,
+    ruleIndex,
+    ...(policy.git.repo ? { git: { repo: policy.git.repo, tagFormat: policy.git.tagFormat } } : {}),
+  };
 }
 
 function eligibleIsEmptyIntersection(a: TierRule, b: TierRule): boolean {

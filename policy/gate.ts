@@ -6,6 +6,7 @@ import type {
   Approval,
   DeploymentRequest,
   DeploymentStatus,
+  Override,
   Person,
   RefusalReason,
   TierRule,
@@ -144,4 +145,38 @@ export function quorumMet(rule: TierRule, approvals: readonly Approval[]): boole
 export function approvedDigest(approvals: readonly Approval[]): string | undefined {
   const digests = new Set(approvals.map((approval) => approval.digest));
   return digests.size === 1 ? [...digests][0] : undefined;
+}
+
+/** Break-glass: only while pending, and never by someone the change excludes from approving. */
+export function checkOverride(
+  request: DeploymentRequest,
+  state: GateState,
+  person: Person & { roles: string[] },
+  now: number,
+): Verdict {
+  return firstRefusal(
+    () =>
+      person.roles.includes('admin')
+        ? OK
+        : refuse('NOT_PERMITTED', `only an admin may override the gate; ${person.id} is not one`),
+    () => stillOpen(state, request, now),
+    () => segregationOfDuties(request, person),
+  );
+}
+
+/** The retrospective review of an override: an eligible approver other than the overrider. */
+export function checkReview(request: DeploymentRequest, override: Override | undefined, person: Person): Verdict {
+  return firstRefusal(
+    () => (override ? OK : refuse('NOT_OVERRIDDEN', `deployment ${request.id} was not overridden; there is nothing to review`)),
+    () =>
+      override?.review
+        ? refuse('ALREADY_REVIEWED', `the override of deployment ${request.id} was already reviewed by ${override.review.by}`)
+        : OK,
+    () =>
+      person.id === override?.by
+        ? refuse('OVERRIDER', `${person.id} made the override and may not review it`)
+        : OK,
+    () => segregationOfDuties(request, person),
+    () => eligibility(request.rule, person),
+  );
 }

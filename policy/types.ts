@@ -61,6 +61,8 @@ export interface AppliedRule extends TierRule {
   policyHash: string;
   /** Index of the matching rule in `rules`, for the evidence. */
   ruleIndex: number;
+  /** Where a DEPLOYED request is recorded as an annotated tag, when the policy names a repository. */
+  git?: { repo: string; tagFormat: string };
 }
 
 /**
@@ -109,10 +111,13 @@ export type RefusalReason =
   | 'NOT_PENDING'
   | 'DUPLICATE'
   | 'EXPIRED'
-  | 'NOT_PERMITTED';
+  | 'NOT_PERMITTED'
+  | 'NOT_OVERRIDDEN'
+  | 'ALREADY_REVIEWED'
+  | 'OVERRIDER';
 
 export interface RefusedAttempt {
-  kind: 'approval' | 'rejection' | 'cancel';
+  kind: 'approval' | 'rejection' | 'cancel' | 'override' | 'review';
   actor: string;
   at: string;
   reason: RefusalReason;
@@ -136,6 +141,25 @@ export interface DeployResult {
   error?: string;
 }
 
+/** Break-glass: an admin let the request through on fewer approvals than its tier asks. */
+export interface Override {
+  by: string;
+  at: string;
+  reason: string;
+  approvalsAtOverride: number;
+  /** A retrospective review by an eligible approver is due within the tier's window. */
+  reviewDueBy: string;
+  review?: { by: string; at: string; comment?: string; late: boolean };
+  reviewOverdue: boolean;
+}
+
+export interface GitTagResult {
+  tag: string;
+  commit: string;
+  pushed: boolean;
+  detail?: string;
+}
+
 /** What `GET /v1/deployments/{id}` answers and the workflow's query returns. */
 export interface DeploymentView {
   id: string;
@@ -156,6 +180,8 @@ export interface DeploymentView {
   expiresAt: string;
   decision?: Decision;
   deploy?: DeployResult;
+  override?: Override;
+  gitTag?: GitTagResult;
   deployer: string;
   policyHash: string;
   workflowId: string;
@@ -177,6 +203,16 @@ export interface RejectionInput {
 export interface CancelInput {
   actor: { id: string; roles: string[] };
   reason?: string;
+}
+
+export interface OverrideInput {
+  actor: Person & { roles: string[] };
+  reason: string;
+}
+
+export interface ReviewInput {
+  approver: Person;
+  comment?: string;
 }
 
 export type GateAnswer =

@@ -7,6 +7,8 @@ import type {
   DeploymentStatus,
   DeploymentView,
   DeployResult,
+  GitTagResult,
+  Override,
   RefusedAttempt,
 } from './types';
 
@@ -16,6 +18,8 @@ export interface GateProgress {
   refused: RefusedAttempt[];
   decision?: Decision;
   deploy?: DeployResult;
+  override?: Override;
+  gitTag?: GitTagResult;
   version: number;
 }
 
@@ -39,6 +43,8 @@ export function deploymentView(request: DeploymentRequest, workflowId: string, p
     expiresAt: request.expiresAt,
     decision: progress.decision,
     deploy: progress.deploy,
+    override: progress.override,
+    gitTag: progress.gitTag,
     deployer: request.rule.deployer,
     policyHash: request.rule.policyHash,
     workflowId,

@@ -8,7 +8,9 @@ import type {
   CancelInput,
   DeploymentView,
   GateAnswer,
+  OverrideInput,
   RejectionInput,
+  ReviewInput,
 } from '../policy/types';
 
 export const TASK_QUEUE = 'countersign-deployments';
@@ -16,6 +18,8 @@ export const TASK_QUEUE = 'countersign-deployments';
 export const approveUpdate = defineUpdate<GateAnswer, [ApprovalInput]>('approve');
 export const rejectUpdate = defineUpdate<GateAnswer, [RejectionInput]>('reject');
 export const cancelUpdate = defineUpdate<GateAnswer, [CancelInput]>('cancel');
+export const overrideUpdate = defineUpdate<GateAnswer, [OverrideInput]>('override');
+export const reviewUpdate = defineUpdate<GateAnswer, [ReviewInput]>('review');
 export const deploymentQuery = defineQuery<DeploymentView>('deployment');
 
 /** Custom search attributes: the Temporal UI's live audit view filters on these. */

@@ -14,12 +14,14 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AuditEventInput, DeployActivities, GateActivities } from '../activities/types';
+import type { AuditEventInput, DeployActivities, GateActivities, GitActivities } from '../activities/types';
 import {
   approvedDigest,
   checkApproval,
   checkCancel,
+  checkOverride,
   checkRejection,
+  checkReview,
   isExpired,
   missingGroups,
   quorumMet,
@@ -33,6 +35,8 @@ import type {
   DeploymentView,
   DeployResult,
   GateAnswer,
+  GitTagResult,
+  Override,
   RefusedAttempt,
 } from '../policy/types';
 import { deploymentView } from '../policy/view';
@@ -40,7 +44,9 @@ import {
   approveUpdate,
   cancelUpdate,
   deploymentQuery,
+  overrideUpdate,
   rejectUpdate,
+  reviewUpdate,
   SearchKeys,
 } from './definitions';
 
@@ -50,10 +56,18 @@ const records = proxyActivities<GateActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-const deployer = proxyActivities<DeployActivities>({
+const DEPLOY_OPTIONS = {
   startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
-});
+} as const;
+const deployer = proxyActivities<DeployActivities>(DEPLOY_OPTIONS);
+
+const GIT_OPTIONS = {
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 5 },
+} as const;
+const git = proxyActivities<GitActivities>(GIT_OPTIONS);
 
 export async function deploymentWorkflow(request: DeploymentRequest): Promise<DeploymentView> {
   let status = 'PENDING' as DeploymentStatus;
@@ -61,11 +75,13 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
   const refused: RefusedAttempt[] = [];
   let decision: Decision | undefined;
   let deploy: DeployResult | undefined;
+  let override: Override | undefined;
+  let gitTag: GitTagResult | undefined;
   let version = 0;
 
   const now = () => new Date(Date.now()).toISOString();
   const view = (): DeploymentView =>
-    deploymentView(request, workflowInfo().workflowId, { status, approvals, refused, decision, deploy, version });
+    deploymentView(request, workflowInfo().workflowId, { status, approvals, refused, decision, deploy, override, gitTag, version });
 
   // --- the audit trail and the listing index, written behind the gate ---
   const unwritten: AuditEventInput[] = [];
@@ -100,6 +116,12 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
       `Expires: ${request.expiresAt}`,
     ];
     if (decision) lines.push(`Decision: ${decision.reason}`);
+    if (override) {
+      lines.push(
+        `**Overridden** by ${override.by}: ${override.reason}. Review ` +
+          (override.review ? `done by ${override.review.by}` : override.reviewOverdue ? `OVERDUE since ${override.reviewDueBy}` : `due by ${override.reviewDueBy}`),
+      );
+    }
     return lines.join('\n\n');
   }
 
@@ -166,6 +188,36 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
     return { outcome: 'accepted', deployment: view() };
   });
 
+  setHandler(overrideUpdate, ({ actor, reason }): GateAnswer => {
+    const verdict = checkOverride(request, { status, approvals }, actor, Date.now());
+    if (!verdict.ok) return refusal('override', actor.id, verdict);
+    override = {
+      by: actor.id,
+      at: now(),
+      reason,
+      approvalsAtOverride: approvals.length,
+      reviewDueBy: new Date(Date.now() + request.rule.expiresAfterMs).toISOString(),
+      reviewOverdue: false,
+    };
+    audit({ type: 'deployment.overridden', actor: actor.id, outcome: 'APPROVED', reason, data: { override } });
+    decide(
+      'APPROVED',
+      `OVERRIDDEN by ${actor.id} with ${approvals.length} of ${request.rule.approvals} approvals: ${reason}`,
+      actor.id,
+    );
+    return { outcome: 'accepted', deployment: view() };
+  });
+
+  setHandler(reviewUpdate, ({ approver, comment }): GateAnswer => {
+    const verdict = checkReview(request, override, approver);
+    if (!verdict.ok || !override) return refusal('review', approver.id, verdict as Verdict & { ok: false });
+    const late = Date.now() > Date.parse(override.reviewDueBy);
+    override = { ...override, review: { by: approver.id, at: now(), comment, late } };
+    audit({ type: 'override.reviewed', actor: approver.id, outcome: late ? 'late' : 'in-time', data: { review: override.review } });
+    changed();
+    return { outcome: 'accepted', deployment: view() };
+  });
+
   // --- the gate ---
   void writeBehind();
   audit({
@@ -192,7 +244,10 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
     audit({ type: 'deploy.started', actor: 'countersign', data: { deployer: request.rule.deployer, digest } });
     changed();
     try {
-      deploy = await deployer.deploy({ request, digest });
+      deploy = await deployer.deploy.executeWithOptions(
+        { ...DEPLOY_OPTIONS, summary: `deploy ${request.service} to ${request.environment}: ${request.artifact.name}@${digest} with ${request.rule.deployer}` },
+        [{ request, digest }],
+      );
       audit({ type: 'deploy.succeeded', actor: 'countersign', outcome: 'DEPLOYED', data: { deploy } });
       decide('DEPLOYED', `deployed ${request.artifact.name}@${digest} with ${request.rule.deployer}`);
     } catch (err) {
@@ -200,6 +255,33 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
       deploy = { ok: false, deployer: request.rule.deployer, digest, at: now(), error: message };
       audit({ type: 'deploy.failed', actor: 'countersign', outcome: 'FAILED', reason: message, data: { deploy } });
       decide('FAILED', `deploy failed: ${message}`);
+    }
+  }
+
+  if (status === 'DEPLOYED' && request.rule.git) {
+    try {
+      gitTag = await git.recordDeploymentTag.executeWithOptions(
+        { ...GIT_OPTIONS, summary: `tag ${request.change.commit.slice(0, 12)} in ${request.rule.git.repo}` },
+        [{ request, deployment: view() }],
+      );
+      audit({ type: 'git.tagged', actor: 'countersign', outcome: gitTag.pushed ? 'pushed' : 'tagged', data: { gitTag } });
+    } catch (err) {
+      // The deployment stands; the missing tag is on record and visible.
+      gitTag = { tag: '', commit: request.change.commit, pushed: false, detail: failureMessage(err) };
+      audit({ type: 'git.tag.failed', actor: 'countersign', outcome: 'failed', reason: gitTag.detail, data: { gitTag } });
+    }
+    changed();
+  }
+
+  if (override) {
+    // Break-glass demands a retrospective review within the tier's window; past it, the
+    // override is reported overdue until someone eligible reviews it.
+    const reviewed = await condition(() => override?.review !== undefined, Math.max(1, Date.parse(override.reviewDueBy) - Date.now()));
+    if (!reviewed) {
+      override = { ...override, reviewOverdue: true };
+      audit({ type: 'override.review.overdue', actor: 'countersign', outcome: 'overdue', reason: `no review by ${override.reviewDueBy}`, data: { override } });
+      changed();
+      await condition(() => override?.review !== undefined);
     }
   }
 

@@ -6,6 +6,12 @@ import { badRequest, Problem } from '../problem';
 import { validateBody } from '../schemas';
 import { type CreateDeploymentBody, DeploymentsService } from './deployments.service';
 
+function flag(name: string, value?: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw badRequest(`${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
 const STATUSES: DeploymentStatus[] = ['PENDING', 'APPROVED', 'DEPLOYING', 'DEPLOYED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'FAILED'];
 
 @Controller('v1/deployments')
@@ -29,6 +35,8 @@ export class DeploymentsController {
     @Query('status') status?: string,
     @Query('limit') limit?: string,
     @Query('before') before?: string,
+    @Query('overridden') overridden?: string,
+    @Query('reviewOverdue') reviewOverdue?: string,
   ) {
     const wanted = status?.toUpperCase();
     if (wanted !== undefined && !STATUSES.includes(wanted as DeploymentStatus)) {
@@ -36,7 +44,15 @@ export class DeploymentsController {
     }
     const size = limit === undefined ? 50 : Number(limit);
     if (!Number.isInteger(size) || size < 1 || size > 200) throw badRequest(`limit must be a whole number from 1 to 200, got ${JSON.stringify(limit)}`);
-    return this.deployments.list(actor, { service, environment, status: wanted as DeploymentStatus | undefined, limit: size, before });
+    return this.deployments.list(actor, {
+      service,
+      environment,
+      status: wanted as DeploymentStatus | undefined,
+      overridden: flag('overridden', overridden),
+      reviewOverdue: flag('reviewOverdue', reviewOverdue),
+      limit: size,
+      before,
+    });
   }
 
   @Get(':id')
@@ -68,8 +84,26 @@ export class DeploymentsController {
     return this.deployments.cancel(actor, id, input.reason);
   }
 
+  /** Break-glass (admin): deploy on fewer approvals than the tier asks, with a reason; a review is then due. */
+  @Post(':id/override')
+  @Roles('admin')
+  @HttpCode(200)
+  async override(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
+    const input = await this.validated<{ reason: string }>(actor, id, 'override', 'Override', body);
+    return this.deployments.override(actor, id, input.reason);
+  }
+
+  /** The retrospective review of an override, by an eligible approver. */
+  @Post(':id/review')
+  @Roles('approver')
+  @HttpCode(200)
+  async review(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
+    const input = await this.validated<{ comment?: string }>(actor, id, 'review', 'Rejection', body);
+    return this.deployments.review(actor, id, input.comment);
+  }
+
   /** A refused attempt is kept in the audit trail, malformed ones included. */
-  private async validated<T>(actor: Actor, id: string, kind: string, schema: 'Approval' | 'Rejection' | 'Cancel', body: unknown): Promise<T> {
+  private async validated<T>(actor: Actor, id: string, kind: string, schema: 'Approval' | 'Rejection' | 'Cancel' | 'Override', body: unknown): Promise<T> {
     try {
       return validateBody<T>(schema, body);
     } catch (err) {

@@ -25,7 +25,9 @@ import {
   approveUpdate,
   cancelUpdate,
   deploymentQuery,
+  overrideUpdate,
   rejectUpdate,
+  reviewUpdate,
   SearchKeys,
 } from '../../workflows/definitions';
 import type { deploymentWorkflow } from '../../workflows/deployment';
@@ -54,6 +56,9 @@ const REFUSAL_STATUS: Record<RefusalReason, number> = {
   NOT_PENDING: 409,
   DUPLICATE: 409,
   EXPIRED: 409,
+  NOT_OVERRIDDEN: 409,
+  ALREADY_REVIEWED: 409,
+  OVERRIDER: 403,
 };
 
 const LIST_LIMIT = 200;
@@ -235,7 +240,7 @@ export class DeploymentsService {
 
   async list(
     actor: Actor,
-    filter: { service?: string; environment?: string; status?: DeploymentStatus; limit: number; before?: string },
+    filter: { service?: string; environment?: string; status?: DeploymentStatus; overridden?: boolean; reviewOverdue?: boolean; limit: number; before?: string },
   ): Promise<{ deployments: DeploymentView[]; next: string | null }> {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -246,6 +251,8 @@ export class DeploymentsService {
     if (filter.service) add('service = ?', filter.service);
     if (filter.environment) add('environment = ?', filter.environment);
     if (filter.status) add('status = ?', filter.status);
+    if (filter.overridden !== undefined) where.push(`(view ? 'override') = ${filter.overridden ? 'true' : 'false'}`);
+    if (filter.reviewOverdue) where.push(`(view->'override'->>'reviewOverdue') = 'true' AND NOT (view->'override' ? 'review')`);
     if (!actor.roles.includes('admin') && !actor.roles.includes('approver')) add('requested_by = ?', actor.id);
     if (filter.before) {
       const [at, id] = decodeCursor(filter.before);
@@ -282,6 +289,16 @@ export class DeploymentsService {
       handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: actor.id, roles: actor.roles }, reason }] }));
   }
 
+  async override(actor: Actor, id: string, reason: string): Promise<DeploymentView> {
+    return this.answer(actor, id, 'override', (handle) =>
+      handle.executeUpdate(overrideUpdate, { args: [{ actor: { ...asPerson(actor), roles: actor.roles }, reason }] }));
+  }
+
+  async review(actor: Actor, id: string, comment?: string): Promise<DeploymentView> {
+    return this.answer(actor, id, 'review', (handle) =>
+      handle.executeUpdate(reviewUpdate, { args: [{ approver: asPerson(actor), comment }] }));
+  }
+
   /**
    * Sends an answer to the gate. The workflow decides and records it; a refusal comes back as
    * a problem document with the gate's own reason.
@@ -289,7 +306,7 @@ export class DeploymentsService {
   private async answer(
     actor: Actor,
     id: string,
-    kind: 'approval' | 'rejection' | 'cancel',
+    kind: 'approval' | 'rejection' | 'cancel' | 'override' | 'review',
     send: (handle: WorkflowHandle<typeof deploymentWorkflow>) => Promise<GateAnswer>,
     data: Record<string, unknown> = {},
   ): Promise<DeploymentView> {
