@@ -1,9 +1,11 @@
-import { Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
+import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { type AuditRow, verifyAuditChain } from '../../database/audit-trail';
+import { reconcileAll, reconcileDeployment } from '../../database/reconcile';
 import { Roles } from '../auth/actor';
 import { badRequest } from '../problem';
-import { DATA_SOURCE } from '../tokens';
+import { DATA_SOURCE, TEMPORAL_CLIENT } from '../tokens';
 
 function instant(name: string, value?: string): string | undefined {
   if (value === undefined) return undefined;
@@ -30,7 +32,10 @@ export function auditEventView(row: AuditRow) {
 @Controller('v1/audit')
 @Roles('admin')
 export class AuditController {
-  constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
+  constructor(
+    @Inject(DATA_SOURCE) private readonly db: DataSource,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+  ) {}
 
   /** Pages forward through the trail in chain order; `next` is the `after` of the next page. */
   @Get()
@@ -72,6 +77,19 @@ export class AuditController {
       events: page.map(auditEventView),
       next: rows.length > size ? String(page[page.length - 1].seq) : null,
     };
+  }
+
+  /** Re-derives audit events from workflow histories and appends the missing ones. */
+  @Post('reconcile')
+  @HttpCode(200)
+  async reconcile(@Query('deployment') deployment?: string, @Query('since') since?: string) {
+    const from = instant('since', since);
+    const results = deployment
+      ? [await reconcileDeployment(this.db, this.temporal, deployment).catch((err: Error) => {
+          throw badRequest(`deployment ${deployment} has no workflow history to reconcile from (${err.message})`);
+        })]
+      : await reconcileAll(this.db, this.temporal, { since: from ? new Date(from) : undefined });
+    return { results, eventsAdded: results.reduce((sum, result) => sum + result.eventsAdded, 0) };
   }
 
   @Get('verify')
