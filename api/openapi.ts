@@ -206,6 +206,13 @@ export function openApiDocument(): OpenAPIObject {
           responses: { '200': ok('a page', { type: 'object', properties: { events: { type: 'array', items: ref('AuditEvent') }, next: { type: 'string', nullable: true } } }), '400': problem('bad filter'), ...common },
         },
       },
+      '/v1/audit/reconcile': {
+        post: {
+          summary: 'Fill in audit events the database missed, re-derived from workflow histories (admin); never duplicates',
+          parameters: [query('deployment', 'one deployment (default: all the index knows)'), query('since', 'ISO time: deployments requested since')],
+          responses: { '200': ok('what was added', { type: 'object', properties: { eventsAdded: { type: 'integer' }, results: { type: 'array', items: { type: 'object' } } } }), '400': problem('no history for that deployment'), ...common },
+        },
+      },
       '/v1/audit/verify': {
         get: { summary: 'Walk the hash chain (admin)', responses: { '200': ok('{"ok": true} or the first broken link', { type: 'object', properties: { ok: { type: 'boolean' }, events: { type: 'integer' }, brokenAt: { type: 'object' }, reason: { type: 'string' } } }), ...common } },
       },
