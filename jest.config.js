@@ -7,4 +7,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,
+  // Temporal's native runtime (workers, connections) lives for the whole process; once the
+  // suite and its teardown are done there is nothing left worth waiting for.
+  forceExit: true,
 };

@@ -416,14 +416,15 @@ async function launch(options: LaunchOptions): Promise<EmbeddedPostgres> {
   return { url: urlFor(port, database), port, database, pid: child.pid ?? -1, stop };
 }
 
-function clientFor(port: number, database: string): Client {
+function clientFor(port: number, database: string, connectTimeoutMs = 5_000): Client {
   return new Client({
     host: HOST,
     port,
     user: EMBEDDED_POSTGRES_USER,
     password: EMBEDDED_POSTGRES_PASSWORD,
     database,
-    connectionTimeoutMillis: 2_000,
+    // Never 0, which pg reads as "no timeout".
+    connectionTimeoutMillis: Math.max(1, connectTimeoutMs),
   });
 }
 
@@ -448,7 +449,8 @@ async function waitUntilAccepting(
   let lastError = 'no attempt made';
   while (Date.now() < deadline) {
     const attempt = (async () => {
-      const client = clientFor(port, 'postgres');
+      // At most the time left, so the deadline holds even while a connection attempt hangs.
+      const client = clientFor(port, 'postgres', Math.min(2_000, deadline - Date.now()));
       client.on('error', () => undefined); // a dying server must not crash us via an unhandled 'error'
       try {
         await client.connect();

@@ -237,20 +237,23 @@ async function waitUntilServing(
   spawnFailed.catch(() => undefined);
 
   while (Date.now() < deadline) {
-    const ready = await Promise.race([answersDescribeNamespace(address, namespace), exited, spawnFailed]);
+    // Each probe gets at most the time left, so the deadline holds even while a probe hangs.
+    const budgetMs = Math.max(1, Math.min(3_000, deadline - Date.now()));
+    const ready = await Promise.race([answersDescribeNamespace(address, namespace, budgetMs), exited, spawnFailed]);
     if (ready) return;
     await Promise.race([sleep(250), exited, spawnFailed]);
   }
   throw new ServerTimeout('timeout');
 }
 
-async function answersDescribeNamespace(address: string, namespace: string): Promise<boolean> {
+async function answersDescribeNamespace(address: string, namespace: string, budgetMs: number): Promise<boolean> {
+  const deadline = Date.now() + budgetMs;
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: 2_000 });
+    connection = await Connection.connect({ address, connectTimeout: budgetMs });
     const conn = connection;
     // The SDK retries UNAVAILABLE with backoff by default; the deadline keeps each probe short.
-    await conn.withDeadline(Date.now() + 3_000, () => conn.workflowService.describeNamespace({ namespace }));
+    await conn.withDeadline(deadline, () => conn.workflowService.describeNamespace({ namespace }));
     return true;
   } catch {
     return false;

@@ -2,16 +2,8 @@
 
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { DEPLOY_SEARCH_ATTRIBUTES } from './embedded-temporal';
 
-export const DEPLOY_SEARCH_ATTRIBUTES = {
-  DeployService: 'Keyword',
-  DeployEnvironment: 'Keyword',
-  DeployArtifactDigest: 'Keyword',
-  DeployTier: 'Keyword',
-  DeployStatus: 'Keyword',
-  DeployRequester: 'Keyword',
-  DeployApprovers: 'KeywordList',
-} as const;
 
 export async function connectTemporal(address: string, deadlineMs = 60_000): Promise<Connection> {
   const deadline = Date.now() + deadlineMs;

@@ -3,7 +3,7 @@
 // (a migrated database that each test file clones), COUNTERSIGN_WORKFLOW_BUNDLE.
 
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../../database/data-source';
@@ -19,6 +19,8 @@ export default async function globalSetup(): Promise<void> {
   const stops: Stop[] = [];
   (globalThis as { __countersignStops?: Stop[] }).__countersignStops = stops;
   const scratch = mkdtempSync(path.join(tmpdir(), 'countersign-test-'));
+  // An embedded PostgreSQL runs as an unprivileged user, which must reach its data folder.
+  chmodSync(scratch, 0o755);
   const log = (line: string) => process.stderr.write(`[test setup] ${line}\n`);
 
   const temporalReady = (async () => {
