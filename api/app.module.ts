@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
+import type { EvidenceKey } from '../evidence/keys';
 import type { PolicyHolder } from '../runtime/policy-file';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
@@ -10,19 +11,24 @@ import { AuthService } from './auth/auth.service';
 import { OidcAuthenticator } from './auth/oidc';
 import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
+import { EvidenceController, KeysController } from './evidence/evidence.controller';
 import { HealthController } from './health/health.controller';
 import { Metrics } from './health/metrics';
 import { PolicyController } from './policy/policy.controller';
 import { PrincipalsController } from './principals/principals.controller';
 import { PrincipalsService } from './principals/principals.service';
 import { ProblemFilter } from './problem';
-import { API_OPTIONS, type ApiOptions, DATA_SOURCE, POLICY, TEMPORAL_CLIENT } from './tokens';
+import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from './tokens';
+import { GitWebhooksController } from './webhooks/git-webhooks.controller';
+import { GitWebhooksService } from './webhooks/git-webhooks.service';
 
 export interface ApiDependencies {
   dataSource: DataSource;
   temporal: Client;
   policy: PolicyHolder;
   options: ApiOptions;
+  /** Signs evidence; without it GET /v1/deployments/{id}/evidence answers 503. */
+  evidenceKey?: EvidenceKey;
 }
 
 @Module({})
@@ -30,12 +36,13 @@ export class AppModule {
   static forRoot(deps: ApiDependencies): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController],
+      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
         { provide: TEMPORAL_CLIENT, useValue: deps.temporal },
         { provide: POLICY, useValue: deps.policy },
         { provide: API_OPTIONS, useValue: deps.options },
+        { provide: EVIDENCE_KEY, useValue: deps.evidenceKey ?? null },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         AuthService,
@@ -43,6 +50,7 @@ export class AppModule {
         AuditService,
         PrincipalsService,
         DeploymentsService,
+        GitWebhooksService,
         Metrics,
       ],
     };

@@ -2,6 +2,7 @@
 
 import { Client } from '@temporalio/client';
 import { openDatabase } from '../database/data-source';
+import { loadEvidenceKey } from '../evidence/keys';
 import { PolicyHolder } from '../runtime/policy-file';
 import { readSettings, requireServers } from '../runtime/settings';
 import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
@@ -23,10 +24,11 @@ async function main(): Promise<void> {
     dataSource,
     temporal,
     policy,
+    evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir }),
     port: settings.port,
     adminToken,
     logLevels: process.env.COUNTERSIGN_LOG_LEVEL === 'debug' ? ['error', 'warn', 'log', 'debug'] : ['error', 'warn'],
-    options: { namespace: settings.temporalNamespace, taskQueue: TASK_QUEUE, temporalUiUrl: settings.temporalUiUrl },
+    options: { namespace: settings.temporalNamespace, taskQueue: TASK_QUEUE, temporalUiUrl: settings.temporalUiUrl, answerTimeoutMs: 30_000 },
   });
   console.log(`[countersign] API listening on ${server.url} (OpenAPI ${server.url}/docs)`);
   if (!settings.adminToken) console.log(`[countersign] admin token (generated; set COUNTERSIGN_ADMIN_TOKEN to choose one): ${adminToken}`);

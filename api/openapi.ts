@@ -121,6 +121,15 @@ export function openApiDocument(): OpenAPIObject {
           },
         },
         TokenSecret: { type: 'object', properties: { id: { type: 'string' }, token: { type: 'string', description: 'shown once' }, expiresAt: { type: 'string', nullable: true } } },
+        EvidenceEnvelope: {
+          type: 'object',
+          required: ['payload', 'payloadType', 'signatures'],
+          properties: {
+            payload: { type: 'string', format: 'byte', description: 'base64 of the canonical JSON of the in-toto statement' },
+            payloadType: { enum: ['application/vnd.in-toto+json'] },
+            signatures: { type: 'array', items: { type: 'object', properties: { keyid: { type: 'string' }, sig: { type: 'string', format: 'byte', description: 'Ed25519 over the DSSE v1 PAE' } } } },
+          },
+        },
         AuditEvent: {
           type: 'object',
           properties: {
@@ -198,6 +207,84 @@ export function openApiDocument(): OpenAPIObject {
       '/v1/deployments/{id}/review': {
         parameters: [idParam('id', 'deployment id')],
         post: { summary: 'Retrospective review of an override (approver: eligible, not an author, not the overrider)', requestBody: body('Rejection', false), responses: { '200': ok('reviewed', ref('Deployment')), ...answerErrors, '403': problem('AUTHOR, OVERRIDER or NOT_ELIGIBLE'), '409': problem('NOT_OVERRIDDEN or ALREADY_REVIEWED') } },
+      },
+      '/v1/deployments/{id}/evidence': {
+        parameters: [idParam('id', 'deployment id')],
+        get: {
+          summary: 'The signed evidence of one deployment (anyone who may see the deployment)',
+          description:
+            'A DSSE v1 envelope (`payloadType` `application/vnd.in-toto+json`) whose payload is the base64 of an in-toto Statement v1: ' +
+            'subject the artifact and its sha256, `predicateType` `https://countersign.dev/deployment-approval/v1`, predicate the request, ' +
+            'the change, the rule applied, every approval and refused attempt, the decision, any override, the deploy result, and the Temporal ' +
+            'workflow and run ids. Signed with Ed25519 (see `GET /v1/keys`); `countersign verify FILE --key KEY` checks it offline. ' +
+            'The evidence of a deployed request does not change when it is tagged in git, and its `X-Evidence-SHA256` is what the tag records.',
+          responses: {
+            '200': {
+              description: 'the DSSE envelope',
+              headers: { 'X-Evidence-SHA256': { description: 'hex sha256 of the exact response body', schema: { type: 'string' } } },
+              ...json(ref('EvidenceEnvelope')),
+            },
+            '404': problem('No such deployment, or one this principal may not see'),
+            '503': problem('the server has no evidence key'),
+            ...common,
+          },
+        },
+      },
+      '/v1/keys': {
+        get: {
+          summary: 'The public keys that sign evidence (no token needed)',
+          security: [],
+          responses: {
+            '200': ok('keys', { type: 'object', properties: { keys: { type: 'array', items: { type: 'object', properties: { keyid: { type: 'string', description: 'sha256: + hex sha256 of the SPKI DER public key' }, algorithm: { enum: ['ed25519'] }, publicKeyPem: { type: 'string' } } } } } }),
+          },
+        },
+      },
+      '/v1/webhooks/git': {
+        post: {
+          summary: 'GitHub or GitLab tag pushes: approve or request deployments (authenticated by git.webhookSecret, not a token)',
+          description:
+            'Set the webhook to send JSON (`application/json`) push / tag push events with the policy\'s `git.webhookSecret`. ' +
+            'GitHub: `X-GitHub-Event: push` signed with `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`; GitLab: ' +
+            '`X-Gitlab-Event: Tag Push Hook` with `X-Gitlab-Token: <secret>`. The pusher (GitHub `sender.login` and `pusher.email`, ' +
+            'GitLab `user_username` and `user_email`) must be a principal that claims those identities.\n\n' +
+            '**Approve**: a tag matching `git.approveTagFormat` (default `approve/{environment}/*`, `{environment}` being each ' +
+            'pending deployment\'s) on the commit of a PENDING deployment is the pusher\'s approval of it, under every check of ' +
+            '`POST /v1/deployments/{id}/approvals` (approver role, not an author, not the requester, eligible groups); a ' +
+            '`Digest:` or `Artifact:` line in a GitLab tag message binds it to that digest, otherwise the deployment\'s own. ' +
+            'Answers 200 with one result per deployment, accepted or refused with the gate\'s reason.\n\n' +
+            '**Request** (GitLab only: GitHub\'s push event carries no tag message): a tag matching `git.requestTagFormat` ' +
+            '(default `request/{environment}/*`) whose annotated message has `Artifact: <name>@sha256:<64 hex>` and ' +
+            '`Service: <name>` lines (optionally `Environment:` and `Authors:`) requests a deployment of its commit, the pusher ' +
+            'being the requesting pipeline (pipeline role); authors are the pusher unless `Authors:` lines say otherwise. ' +
+            'A redelivery answers the same deployment (200).',
+          security: [],
+          parameters: [
+            { name: 'X-GitHub-Event', in: 'header', required: false, schema: { type: 'string' }, description: 'push (other events are ignored)' },
+            { name: 'X-Hub-Signature-256', in: 'header', required: false, schema: { type: 'string' }, description: 'sha256=<hex HMAC of the raw body>' },
+            { name: 'X-Gitlab-Event', in: 'header', required: false, schema: { type: 'string' }, description: 'Tag Push Hook (other events are ignored)' },
+            { name: 'X-Gitlab-Token', in: 'header', required: false, schema: { type: 'string' }, description: 'the webhook secret' },
+          ],
+          requestBody: { required: true, ...json({ type: 'object', description: 'the GitHub push or GitLab tag push payload, as sent' }) },
+          responses: {
+            '200': ok('approval: one result per matching PENDING deployment; or request: the deployment a redelivery already made', {
+              type: 'object',
+              properties: {
+                outcome: { enum: ['approval', 'request'] }, provider: { enum: ['github', 'gitlab'] }, tag: { type: 'string' }, commit: { type: 'string' },
+                pusher: { type: 'string', nullable: true },
+                results: { type: 'array', items: { type: 'object', properties: { deployment: { type: 'string' }, outcome: { enum: ['accepted', 'refused'] }, reason: { type: 'string' }, detail: { type: 'string' }, status: { type: 'string' } } } },
+                created: { type: 'boolean' }, deployment: ref('Deployment'),
+              },
+            }),
+            '201': ok('request: the deployment the tag requested, PENDING', { type: 'object', properties: { outcome: { enum: ['request'] }, deployment: ref('Deployment') } }),
+            '202': ok('ignored: not a tag push, a deleted tag, or a tag matching no format or no PENDING deployment; `reason` says which', { type: 'object', properties: { outcome: { enum: ['ignored'] }, reason: { type: 'string' } } }),
+            '401': problem('no GitHub or GitLab event header, or the signature or token does not match git.webhookSecret (audited)'),
+            '403': problem('request tag: the pusher is unknown or lacks the pipeline role (audited)'),
+            '404': problem('git webhooks are not configured: no git.webhookSecret in the policy'),
+            '415': problem('the body is not application/json: set the webhook\'s content type to JSON'),
+            '422': problem('a request tag from GitHub, or a tag message without the Artifact / Service lines'),
+            '503': problem('the gate did not answer; the sender may redeliver'),
+          },
+        },
       },
       '/v1/audit': {
         get: {

@@ -3,6 +3,8 @@ export const DATA_SOURCE = Symbol('DataSource');
 export const TEMPORAL_CLIENT = Symbol('TemporalClient');
 export const POLICY = Symbol('PolicyHolder');
 export const API_OPTIONS = Symbol('ApiOptions');
+/** The Ed25519 key that signs evidence (an `EvidenceKey`), or null when none was given. */
+export const EVIDENCE_KEY = Symbol('EvidenceKey');
 
 export interface ApiOptions {
   namespace: string;
@@ -10,4 +12,6 @@ export interface ApiOptions {
   temporalUiUrl?: string;
   /** Failed authentications a client may make per minute before it is answered 429. */
   authFailuresPerMinute?: number;
+  /** How long an approval (or other answer) may wait for the workflow before a 503. */
+  answerTimeoutMs: number;
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createApiServer, type ApiServer } from '../../api/server';
 import { openDatabase } from '../../database/data-source';
+import { type EvidenceKey, loadEvidenceKey } from '../../evidence/keys';
 import { PolicyHolder } from '../../runtime/policy-file';
 import { createWorker } from '../../worker/worker';
 import { adminQuery, databaseUrlFor } from './servers';
@@ -39,6 +40,8 @@ export interface HarnessOptions {
   worker?: boolean;
   /** Failed authentications allowed per client per minute (the tests' default is generous). */
   authFailuresPerMinute?: number;
+  /** How long the API waits for the gate's answer before a 503. */
+  answerTimeoutMs?: number;
 }
 
 export interface Harness {
@@ -50,6 +53,8 @@ export interface Harness {
   policyFile: string;
   databaseUrl: string;
   dir: string;
+  /** The key the API and the worker sign evidence with (generated in `dir`). */
+  evidenceKey: EvidenceKey;
   api: ApiServer;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
@@ -70,6 +75,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   const policyFile = path.join(dir, 'countersign.yaml');
   writeFileSync(policyFile, options.policy ?? DEFAULT_POLICY);
   const policy = new PolicyHolder(policyFile);
+  const evidenceKey = loadEvidenceKey({ dataDir: dir, env: {} });
 
   const address = process.env.TEMPORAL_ADDRESS!;
   const connection = await Connection.connect({ address });
@@ -77,18 +83,22 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   const taskQueue = `countersign-test-${randomBytes(4).toString('hex')}`;
   const adminToken = `admin-${randomBytes(16).toString('hex')}`;
 
+  // A restarted API comes back on the same port, as a real restart would.
+  let apiPort = 0;
   const startApi = () =>
     createApiServer({
       dataSource,
       temporal,
       policy,
-      port: 0,
+      evidenceKey,
+      port: apiPort,
       host: '127.0.0.1',
       adminToken,
       logLevels: ['error'],
-      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000 },
+      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000 },
     });
   let api = await startApi();
+  apiPort = Number(new URL(api.url).port);
 
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -101,6 +111,8 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       policy: () => policy.current(),
       taskQueue,
       workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE,
+      dataDir: dir,
+      evidenceKey,
     });
     worker = created.worker;
     workerConnection = created.connection;
@@ -129,6 +141,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
     policyFile,
     databaseUrl,
     dir,
+    evidenceKey,
     startWorker,
     stopWorker,
     async restartApi() {
