@@ -2,21 +2,31 @@
 // thin and idempotent, so Temporal may retry any of them safely.
 
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAuditEvents } from '../database/audit-trail';
 import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
+import type { EvidenceKey } from '../evidence/keys';
 import { DeployerFailure, runDeployer } from './deployers';
-import type { DeployActivities, GateActivities } from './types';
+import { createGitActivities } from './git';
+import type { DeployActivities, GateActivities, GitActivities } from './types';
 
 export interface ActivityDependencies {
   dataSource: DataSource;
   /** The current policy, for deployer definitions (secrets stay out of workflow histories). */
   policy: () => Policy;
+  /** Where mirrors of remote git repositories are kept (default: `.data`). */
+  dataDir?: string;
+  /** Signs the evidence whose sha256 a deployment's git tag carries. */
+  evidenceKey?: EvidenceKey;
+  /** The Temporal UI the evidence links to. */
+  temporalUiUrl?: string;
 }
 
-export function createActivities({ dataSource, policy }: ActivityDependencies): GateActivities & DeployActivities {
+export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities {
   return {
+    ...createGitActivities({ dataDir: dataDir ?? path.resolve('.data'), evidenceKey, temporalUiUrl }),
     async recordAuditEvents(events) {
       await appendAuditEvents(dataSource, events);
     },

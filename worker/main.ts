@@ -2,6 +2,7 @@
 
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { openDatabase } from '../database/data-source';
+import { loadEvidenceKey } from '../evidence/keys';
 import { PolicyHolder } from '../runtime/policy-file';
 import { readSettings, requireServers } from '../runtime/settings';
 import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
@@ -23,6 +24,9 @@ async function main(): Promise<void> {
     dataSource,
     policy: () => policy.current(),
     workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE || undefined,
+    dataDir: settings.dataDir,
+    evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, env: process.env }),
+    temporalUiUrl: settings.temporalUiUrl,
   });
   console.log(`[countersign] worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace})`);
   // Worker.run() shuts down gracefully on SIGINT and SIGTERM.

@@ -3,6 +3,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
+import type { EvidenceKey } from '../evidence/keys';
 import type { Policy } from '../policy/config';
 import { TASK_QUEUE } from '../workflows/definitions';
 
@@ -14,6 +15,12 @@ export interface WorkerDependencies {
   taskQueue?: string;
   /** A prebuilt workflow bundle (see `bundleWorkflows`), to skip bundling at start-up. */
   workflowBundlePath?: string;
+  /** Where mirrors of remote git repositories are kept. */
+  dataDir?: string;
+  /** Signs the evidence whose sha256 a deployment's git tag carries. */
+  evidenceKey?: EvidenceKey;
+  /** The Temporal UI the evidence links to. */
+  temporalUiUrl?: string;
 }
 
 export function workflowsPath(): string {
@@ -26,7 +33,13 @@ export async function createWorker(deps: WorkerDependencies): Promise<{ worker: 
     connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? TASK_QUEUE,
-    activities: createActivities({ dataSource: deps.dataSource, policy: deps.policy }),
+    activities: createActivities({
+      dataSource: deps.dataSource,
+      policy: deps.policy,
+      dataDir: deps.dataDir,
+      evidenceKey: deps.evidenceKey,
+      temporalUiUrl: deps.temporalUiUrl,
+    }),
     ...(deps.workflowBundlePath
       ? { workflowBundle: { codePath: deps.workflowBundlePath } }
       : { workflowsPath: workflowsPath() }),

@@ -11,7 +11,7 @@ export interface Actor {
   groups: string[];
   identityKeys: string[];
   scopes: Scope[];
-  via: 'token' | 'oidc';
+  via: 'token' | 'oidc' | 'git-webhook';
   tokenId?: string;
 }
 
