@@ -36,6 +36,10 @@ export function canonicalEmail(email: string): string {
  * the GitHub login inside it.
  */
 export function authorKeys(entry: string): string[] {
+  // A block of trailers (`Co-authored-by: A <a@…>\nCo-authored-by: B <b@…>`) names one person
+  // per line: every line counts, not only the last address in the entry.
+  const lines = entry.split(/[\n\r\v\f\u0085\u2028\u2029]+/);
+  if (lines.length > 1) return [...new Set(lines.flatMap(authorKeys))];
   // Invisible characters are removed before parsing, so they cannot hide the `<…>` or the trailer.
   let text = canonicalText(entry).replace(TRAILER, '');
   const angle = NAME_ADDR.exec(text);

@@ -3,13 +3,14 @@
 // the principals' `subjects`.
 
 import { Inject, Injectable } from '@nestjs/common';
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { OidcIssuer } from '../../policy/config';
 import type { PolicyHolder } from '../../runtime/policy-file';
 import { POLICY } from '../tokens';
 import { actorOf, AuthService, type Authentication } from './auth.service';
 
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The signature may be empty: an unsigned JWT (alg none) is still a JWT, refused for that reason.
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 @Injectable()
 export class OidcAuthenticator {
@@ -35,10 +36,15 @@ export class OidcAuthenticator {
 
   async authenticate(token: string): Promise<Authentication> {
     let claimedIssuer: string | undefined;
+    let alg: string | undefined;
     try {
+      alg = decodeProtectedHeader(token).alg;
       claimedIssuer = decodeJwt(token).iss;
     } catch {
       return { ok: false, reason: 'malformed JWT' };
+    }
+    if (!alg || alg.toLowerCase() === 'none') {
+      return { ok: false, reason: `JWT is unsigned (alg ${JSON.stringify(alg ?? null)}); only signed JWTs are accepted` };
     }
     const issuer = this.policy.current().oidc.find((entry) => entry.issuer === claimedIssuer);
     if (!issuer) return { ok: false, reason: `JWT issuer ${claimedIssuer ?? '(none)'} is not configured under auth.oidc` };

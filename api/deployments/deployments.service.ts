@@ -8,6 +8,7 @@ import {
 import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { RuleError, resolveRule } from '../../policy/config';
+import { checkReview } from '../../policy/gate';
 import { globMatches } from '../../policy/glob';
 import { authorKeys } from '../../policy/identity';
 import {
@@ -213,7 +214,8 @@ export class DeploymentsService {
   private async current(row: DeploymentRow): Promise<DeploymentView> {
     if (isTerminal(row.status)) return row.view;
     try {
-      return await this.handle(row.id).query(deploymentQuery);
+      // A worker that is down must not hang reads: the index is at most a moment behind.
+      return await this.temporal.withDeadline(Date.now() + 5_000, () => this.handle(row.id).query(deploymentQuery));
     } catch (err) {
       this.logger.warn(`deployment ${row.id}: workflow did not answer its query (${(err as Error).message}); answering from the index`);
       return row.view;
@@ -312,12 +314,29 @@ export class DeploymentsService {
   ): Promise<DeploymentView> {
     let answer: GateAnswer;
     try {
-      answer = await send(this.handle(id));
+      answer = await this.temporal.withDeadline(Date.now() + this.options.answerTimeoutMs, () => send(this.handle(id)));
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (!(err instanceof WorkflowNotFoundError)) {
+        this.logger.warn(`deployment ${id}: the gate did not answer the ${kind} (${(err as Error).message})`);
+        throw new Problem(503, 'gate-unavailable',
+          `the gate of deployment ${id} did not answer within ${this.options.answerTimeoutMs / 1000} s (${(err as Error).message}); ` +
+            `the worker may be down. The ${kind} may still be counted when it is back: check GET /v1/deployments/${id} before sending it again`);
+      }
       // The workflow has finished (or never existed): only the index can say which.
       const row = await this.row(id);
       if (!row) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+      if (kind === 'review') {
+        // The workflow ends once its override is reviewed (or was never overridden): the
+        // index, complete by then, still says why another review is refused.
+        const verdict = checkReview(row.request, row.view.override, asPerson(actor));
+        if (!verdict.ok) {
+          await this.audit.record({ type: 'review.refused', actor: actor.id, deploymentId: id, outcome: 'refused', reason: verdict.reason, data: { detail: verdict.detail } });
+          throw new Problem(REFUSAL_STATUS[verdict.reason], verdict.reason.toLowerCase().replace(/_/g, '-'), verdict.detail, {
+            reason: verdict.reason,
+            deployment: row.view,
+          });
+        }
+      }
       const detail = `deployment ${id} is ${row.status}, no longer PENDING`;
       await this.audit.record({ type: `${kind}.refused`, actor: actor.id, deploymentId: id, outcome: 'refused', reason: 'NOT_PENDING', data: { detail, ...data } });
       throw conflict('not-pending', detail, { reason: 'NOT_PENDING', deployment: row.view });
