@@ -70,7 +70,7 @@ export function openApiDocument(): OpenAPIObject {
         RefusedAttempt: {
           type: 'object',
           properties: {
-            kind: { enum: ['approval', 'rejection', 'cancel'] },
+            kind: { enum: ['approval', 'rejection', 'cancel', 'override', 'review'] },
             actor: { type: 'string' },
             at: { type: 'string', format: 'date-time' },
             reason: { type: 'string' },

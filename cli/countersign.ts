@@ -77,10 +77,11 @@ function serverUrl(io: CliIo, forWhat: string): string {
   return url.replace(/\/+$/, '');
 }
 
-async function getJson(io: CliIo, url: string, token?: string): Promise<any> {
+async function getJson(io: CliIo, url: string, token?: string, method: 'GET' | 'POST' = 'GET'): Promise<any> {
   let response: Response;
   try {
     response = await io.fetch(url, {
+      method,
       headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       signal: AbortSignal.timeout(30_000),
     });
@@ -298,6 +299,43 @@ const keysCommand: Command = {
   },
 };
 
+// --- reconcile -------------------------------------------------------------------------------
+
+const RECONCILE_USAGE = `usage: countersign reconcile [--deployment ID] [--since TIME]
+
+  Fills in audit events the database missed (an outage, a restore from an older backup),
+  re-derived from the Temporal history of each deployment ($COUNTERSIGN_URL/v1/audit/reconcile,
+  COUNTERSIGN_TOKEN of an admin). Events already in the trail are never written twice, so it
+  is safe to run at any time. Without --deployment, every deployment the index knows (or
+  those requested since TIME, ISO 8601).`;
+
+const reconcileCommand: Command = {
+  summary: 'fill in audit events the database missed, from Temporal\'s histories',
+  usage: RECONCILE_USAGE,
+  async run(args, io) {
+    const { values, positionals } = parse(args, { deployment: { type: 'string' }, since: { type: 'string' } }, RECONCILE_USAGE);
+    if (values.help) {
+      io.stdout(`${RECONCILE_USAGE}\n`);
+      return EXIT.OK;
+    }
+    if (positionals.length) throw usageError(`reconcile takes no positional arguments\n\n${RECONCILE_USAGE}`);
+    if (typeof values.since === 'string' && Number.isNaN(Date.parse(values.since))) {
+      throw usageError(`--since must be an ISO 8601 time such as 2026-01-31T00:00:00Z, got ${JSON.stringify(values.since)}`);
+    }
+    const base = serverUrl(io, 'to reconcile its audit trail');
+    const token = io.env.COUNTERSIGN_TOKEN?.trim();
+    if (!token) throw usageError('set COUNTERSIGN_TOKEN to an admin\'s token: reconciliation is for admins only');
+    const query = new URLSearchParams();
+    if (typeof values.deployment === 'string') query.set('deployment', values.deployment);
+    if (typeof values.since === 'string') query.set('since', values.since);
+    const body = await getJson(io, `${base}/v1/audit/reconcile${query.size ? `?${query}` : ''}`, token, 'POST');
+    const failed = (body.results ?? []).filter((result: { error?: string }) => result.error);
+    io.stdout(`reconciled ${(body.results ?? []).length} deployment(s): ${body.eventsAdded ?? 0} missing event(s) added\n`);
+    for (const result of failed) io.stderr(`  ${result.deploymentId}: ${result.error}\n`);
+    return EXIT.OK;
+  },
+};
+
 // --- the whole -------------------------------------------------------------------------------
 
 /** Every command by name; add one here and it is in `--help` too. */
@@ -305,6 +343,7 @@ export const commands: Record<string, Command> = {
   verify: verifyCommand,
   audit: auditCommand,
   keys: keysCommand,
+  reconcile: reconcileCommand,
 };
 
 export function helpText(): string {

@@ -66,3 +66,18 @@ it('is offered to admins over HTTP, and adds nothing to a complete trail', async
   const unknown = await cast.http.post('/v1/audit/reconcile?deployment=nope', cast.admin);
   expect(unknown.status).toBe(400);
 });
+
+it('is offered on the command line', async () => {
+  const { main } = await import('../../cli/countersign');
+  let out = '';
+  const io = {
+    stdout: (text: string) => (out += text),
+    stderr: () => undefined,
+    env: { COUNTERSIGN_URL: harness.url, COUNTERSIGN_TOKEN: harness.adminToken },
+    fetch,
+    cwd: process.cwd(),
+  };
+  expect(await main(['reconcile'], io as never)).toBe(0);
+  expect(out).toMatch(/reconciled \d+ deployment\(s\): 0 missing event\(s\) added/);
+  expect(await main(['reconcile', '--since', 'yesterday'], io as never)).toBe(2);
+});
