@@ -13,6 +13,21 @@ const text = (maxLength: number, description?: string) => ({ type: 'string', min
 const list = (items: object, maxItems = 50) => ({ type: 'array', items, maxItems, uniqueItems: true });
 const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$' };
 
+/** What an admin may set on a principal, at creation or later. */
+const principalFields = {
+  displayName: text(200),
+  emails: list({ type: 'string', format: 'email', maxLength: 320 }),
+  logins: list(text(100)),
+  subjects: list(text(500)),
+  roles: { ...list({ enum: ['pipeline', 'approver', 'admin'] }, 3), minItems: 1 },
+  groups: list({ type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+  scopes: list({
+    type: 'object',
+    additionalProperties: false,
+    properties: { service: text(128), environment: text(128) },
+  }),
+};
+
 export const schemas = {
   CreateDeployment: {
     type: 'object',
@@ -71,17 +86,7 @@ export const schemas = {
     required: ['id', 'roles'],
     properties: {
       id: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', description: 'lowercase letters, digits, ".", "_" and "-"' },
-      displayName: text(200),
-      emails: list({ type: 'string', format: 'email', maxLength: 320 }),
-      logins: list(text(100)),
-      subjects: list(text(500)),
-      roles: { ...list({ enum: ['pipeline', 'approver', 'admin'] }, 3), minItems: 1 },
-      groups: list({ type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-      scopes: list({
-        type: 'object',
-        additionalProperties: false,
-        properties: { service: text(128), environment: text(128) },
-      }),
+      ...principalFields,
     },
   },
   UpdatePrincipal: {
@@ -89,17 +94,7 @@ export const schemas = {
     additionalProperties: false,
     minProperties: 1,
     properties: {
-      displayName: text(200),
-      emails: list({ type: 'string', format: 'email', maxLength: 320 }),
-      logins: list(text(100)),
-      subjects: list(text(500)),
-      roles: { ...list({ enum: ['pipeline', 'approver', 'admin'] }, 3), minItems: 1 },
-      groups: list({ type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-      scopes: list({
-        type: 'object',
-        additionalProperties: false,
-        properties: { service: text(128), environment: text(128) },
-      }),
+      ...principalFields,
     },
   },
   CreateToken: {

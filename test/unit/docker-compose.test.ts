@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SearchKeys } from '../../workflows/definitions';
+import { DEPLOY_SEARCH_ATTRIBUTES } from '../../runtime/embedded-temporal';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -18,15 +19,7 @@ const SECRETS = {
 };
 
 /** The search attributes the workflow upserts, with the CLI's names for their types. */
-const SEARCH_ATTRIBUTES: Record<string, string> = {
-  DeployService: 'Keyword',
-  DeployEnvironment: 'Keyword',
-  DeployArtifactDigest: 'Keyword',
-  DeployTier: 'Keyword',
-  DeployStatus: 'Keyword',
-  DeployRequester: 'Keyword',
-  DeployApprovers: 'KeywordList',
-};
+const SEARCH_ATTRIBUTES: Record<string, string> = DEPLOY_SEARCH_ATTRIBUTES;
 
 interface Port {
   target: number;
