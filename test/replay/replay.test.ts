@@ -15,7 +15,7 @@ describe('replay of recorded deployment histories', () => {
 
   it('has a recorded history of each ending', () => {
     expect(files.map((file) => file.replace(/\.json$/, ''))).toEqual(
-      expect.arrayContaining(['cancelled', 'deployed', 'expired', 'failed', 'rejected']),
+      expect.arrayContaining(['cancelled', 'deployed', 'expired', 'failed', 'overridden', 'rejected']),
     );
   });
 

@@ -6,12 +6,12 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AuditEventInput } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
-import { approveUpdate, cancelUpdate, deploymentQuery, rejectUpdate } from '../../workflows/definitions';
+import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, rejectUpdate, reviewUpdate } from '../../workflows/definitions';
 import type { deploymentWorkflow } from '../../workflows/deployment';
 import { ApplicationFailure } from '@temporalio/activity';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
@@ -93,10 +93,12 @@ async function start(req: DeploymentRequest) {
   });
 }
 
+/** Adds a recording; existing ones stay, since they stand for workflows already running. */
 async function saveHistory(name: string, workflowId: string) {
-  if (!record) return;
+  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.json`);
+  if (!record || existsSync(file)) return;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  writeFileSync(path.join(__dirname, '..', 'replay', 'histories', `${name}.json`), `${historyToJSON(history)}\n`);
+  writeFileSync(file, `${historyToJSON(history)}\n`);
 }
 
 describe('deployment workflow', () => {
@@ -222,4 +224,30 @@ describe('deployment workflow', () => {
     if (!(late instanceof Error)) expect(late).toMatchObject({ outcome: 'refused', reason: 'NOT_PENDING' });
     expect((await handle.result()).status).toBe('DEPLOYED');
   });
+
+  it('lets an admin override, deploys, and stays open until the retrospective review', async () => {
+    const req = request();
+    const handle = await start(req);
+    const admin = { ...person('root'), roles: ['admin'] };
+    const overridden = await handle.executeUpdate(overrideUpdate, { args: [{ actor: admin, reason: 'payments outage, hotfix' }] });
+    expect(overridden.deployment.status).toBe('APPROVED');
+    expect(overridden.deployment.override).toMatchObject({ by: 'root', approvalsAtOverride: 0 });
+    await waitForQuery(handle, (view) => view.status === 'DEPLOYED');
+    const byOverrider = await handle.executeUpdate(reviewUpdate, { args: [{ approver: person('root') }] });
+    expect(byOverrider).toMatchObject({ outcome: 'refused', reason: 'OVERRIDER' });
+    const review = await handle.executeUpdate(reviewUpdate, { args: [{ approver: bob, comment: 'fine' }] });
+    expect(review.deployment.override?.review).toMatchObject({ by: 'bob', late: false });
+    const final = await handle.result();
+    expect(final.status).toBe('DEPLOYED');
+    expect(deploys.filter((d) => d.id === req.id)).toEqual([{ id: req.id, digest: DIGEST }]);
+    await saveHistory('overridden', handle.workflowId);
+  });
 });
+
+async function waitForQuery(handle: { query: (q: typeof deploymentQuery) => Promise<DeploymentView> }, check: (view: DeploymentView) => boolean) {
+  for (let i = 0; i < 100; i += 1) {
+    if (check(await handle.query(deploymentQuery))) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the workflow never reached the expected state');
+}
