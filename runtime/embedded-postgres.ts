@@ -8,7 +8,7 @@
 // createPostgresUser option tries `groupadd` whenever it is set, even when not running as root.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, promises as fs, type WriteStream } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -92,7 +92,7 @@ export function resolvePostgresBinaries(): Binaries {
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const dataDir = path.resolve(options.dataDir);
+  let dataDir = path.resolve(options.dataDir);
   const database = options.database ?? 'countersign';
   const log = options.log ?? (() => undefined);
   const logFile = options.logFile ? path.resolve(options.logFile) : undefined;
@@ -101,7 +101,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   const runAs = await postgresOsUser(log);
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
-  if (runAs) await assertReachableBy(runAs, path.dirname(dataDir));
+  if (runAs && !(await reachableBy(runAs, path.dirname(dataDir)))) dataDir = await relocateCluster(dataDir, runAs, log);
   if (logFile) await fs.mkdir(path.dirname(logFile), { recursive: true });
 
   await clearLeftoverPostmaster(dataDir, log);
@@ -165,17 +165,37 @@ async function postgresOsUser(log: (line: string) => void): Promise<OsUser | und
   return created;
 }
 
-/** The classic trap as root: the data directory sits under a 0700 folder like /root. */
-async function assertReachableBy(user: OsUser, dir: string): Promise<void> {
-  try {
-    await execText('test', ['-x', dir], user);
-  } catch {
+async function reachableBy(user: OsUser, dir: string): Promise<boolean> {
+  return execText('test', ['-x', dir], user).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The classic trap as root: a clone under a 0700 folder like /root, which the `postgres` user
+ * cannot enter. Rather than fail a newcomer's `npm start`, the cluster lives under
+ * /var/lib/countersign (one folder per data directory, so it persists across restarts), and a
+ * symlink in the data directory says where.
+ */
+async function relocateCluster(dataDir: string, user: OsUser, log: (line: string) => void): Promise<string> {
+  const home = '/var/lib/countersign';
+  const cluster = path.join(home, `postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+  await fs.mkdir(home, { recursive: true, mode: 0o755 });
+  await fs.chmod(home, 0o755);
+  if (!(await reachableBy(user, home))) {
     throw new Error(
-      `PostgreSQL runs as the "${EMBEDDED_POSTGRES_USER}" user (uid ${user.uid}), which cannot reach ${dir}: ` +
-        'a folder on that path is closed to other users. Put the data directory elsewhere (under /var/lib or /tmp), ' +
-        'or open the path with chmod o+x on each folder.',
+      `PostgreSQL runs as the "${EMBEDDED_POSTGRES_USER}" user (uid ${user.uid}), which can reach neither ${path.dirname(dataDir)} nor ${home}; ` +
+        'set COUNTERSIGN_DATA_DIR to a folder other users can enter, or DATABASE_URL to an existing PostgreSQL.',
     );
   }
+  const link = await fs.lstat(dataDir).catch(() => undefined);
+  if (!link) await fs.symlink(cluster, dataDir);
+  else if (!link.isSymbolicLink()) {
+    throw new Error(`${dataDir} exists but the "${EMBEDDED_POSTGRES_USER}" user cannot reach it; move it, or set COUNTERSIGN_DATA_DIR to a folder other users can enter.`);
+  }
+  log(`${path.dirname(dataDir)} is closed to the "${EMBEDDED_POSTGRES_USER}" user, so the cluster lives in ${cluster} (linked from ${dataDir}).`);
+  return cluster;
 }
 
 /**

@@ -273,6 +273,26 @@ describe('startEmbeddedPostgres', () => {
     }
   });
 
+  it('keeps the cluster where the postgres user can reach it when the data folder is closed (a clone under /root)', async () => {
+    if (process.getuid?.() !== 0) return; // only root runs PostgreSQL as another user
+    const closed = mkdtempSync(path.join(os.tmpdir(), 'cs-closed-'));
+    chmodSync(closed, 0o700);
+    const dataDir = path.join(closed, 'data', 'postgres');
+    let pg = await startEmbeddedPostgres({ dataDir, port: 0, database: 'cs_closed' });
+    const cluster = require('node:fs').readlinkSync(dataDir) as string;
+    try {
+      expect(cluster).toMatch(/^\/var\/lib\/countersign\/postgres-[0-9a-f]{12}$/);
+      await query(pg.url, 'CREATE TABLE kept (v text); INSERT INTO kept VALUES ($$still here$$)');
+      await pg.stop();
+      pg = await startEmbeddedPostgres({ dataDir, database: 'cs_closed' });
+      expect(await query(pg.url, 'SELECT v FROM kept')).toEqual([{ v: 'still here' }]);
+    } finally {
+      await pg.stop();
+      rmSync(cluster, { recursive: true, force: true });
+      rmSync(closed, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a fixed port that is taken, naming it', async () => {
     const pg = await startEmbeddedPostgres({ dataDir: path.join(tmpRoot, 'pg', 'a'), port: 0 });
     try {
