@@ -50,11 +50,12 @@ import {
   SearchKeys,
 } from './definitions';
 
-const records = proxyActivities<GateActivities>({
+const RECORD_OPTIONS = {
   startToCloseTimeout: '30 seconds',
   // The trail must be complete: keep trying through a database outage.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+} as const;
+const records = proxyActivities<GateActivities>(RECORD_OPTIONS);
 
 const DEPLOY_OPTIONS = {
   startToCloseTimeout: '30 minutes',
@@ -131,12 +132,19 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
       writing = true;
       if (unwritten.length > 0) {
         const batch = unwritten.slice();
-        await records.recordAuditEvents(batch);
+        await records.recordAuditEvents.executeWithOptions(
+          { ...RECORD_OPTIONS, summary: `audit: ${batch.map((event) => `${event.type} by ${event.actor}`).join(', ')}`.slice(0, 200) },
+          [batch],
+        );
         unwritten.splice(0, batch.length);
       }
       if (indexStale) {
         indexStale = false;
-        await records.indexDeployment(view());
+        const snapshot = view();
+        await records.indexDeployment.executeWithOptions(
+          { ...RECORD_OPTIONS, summary: `index: ${snapshot.status}, ${snapshot.approvals.length} of ${snapshot.requiredApprovals} approvals` },
+          [snapshot],
+        );
       }
       writing = false;
     }
