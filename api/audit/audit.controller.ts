@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
-import { type AuditRow, verifyAuditChain } from '../../database/audit-trail';
+import { type AuditRow, rowToEvent, verifyAuditChain } from '../../database/audit-trail';
 import { reconcileAll, reconcileDeployment } from '../../database/reconcile';
 import { Roles } from '../auth/actor';
 import { badRequest } from '../problem';
@@ -14,19 +14,8 @@ function instant(name: string, value?: string): string | undefined {
 }
 
 export function auditEventView(row: AuditRow) {
-  return {
-    seq: Number(row.seq),
-    id: row.event_id,
-    deploymentId: row.deployment_id || null,
-    type: row.type,
-    actor: row.actor,
-    at: new Date(row.at).toISOString(),
-    outcome: row.outcome,
-    reason: row.reason,
-    data: row.data,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
+  const { eventId, ...event } = rowToEvent(row);
+  return { seq: Number(row.seq), id: eventId, ...event, deploymentId: event.deploymentId || null, prevHash: row.prev_hash, hash: row.hash };
 }
 
 @Controller('v1/audit')

@@ -87,9 +87,14 @@ export function parseGitHubPush(event: string, payload: unknown): ParsedPush {
       tag,
       commit: headCommit,
       after: objectId(payload.after),
-      pusher: { logins: login ? [login] : [], emails: email && email.indexOf('@') > 0 ? [email] : [] },
+      pusher: pusherIdentities(login, email),
     },
   };
+}
+
+/** The pusher's identities; a placeholder such as GitLab's `[REDACTED]` is no email. */
+function pusherIdentities(login?: string, email?: string): { logins: string[]; emails: string[] } {
+  return { logins: login ? [login] : [], emails: email && email.indexOf('@') > 0 ? [email] : [] };
 }
 
 /** A GitLab `Tag Push Hook`; anything else is ignored, with the reason. */
@@ -115,7 +120,7 @@ export function parseGitLabPush(event: string, payload: unknown): ParsedPush {
       tag,
       commit,
       after: objectId(payload.after),
-      pusher: { logins: login ? [login] : [], emails: email && email.indexOf('@') > 0 ? [email] : [] },
+      pusher: pusherIdentities(login, email),
       message: typeof payload.message === 'string' ? payload.message : undefined,
       projectUrl: project && /^https?:\/\/\S+$/.test(project) ? project : undefined,
     },
