@@ -182,7 +182,25 @@ export function openApiDocument(): OpenAPIObject {
       },
       '/v1/deployments/{id}': {
         parameters: [idParam('id', 'deployment id')],
-        get: { summary: 'One deployment', responses: { '200': ok('the deployment', ref('Deployment')), '404': problem('no such deployment'), ...common } },
+        get: {
+          summary: 'One deployment',
+          responses: {
+            '200': {
+              description: 'the deployment',
+              headers: {
+                'Countersign-View-Source': {
+                  description: '`workflow`: the live gate answered. `final`: the deployment is closed and this is its final record. ' +
+                    '`index`: the gate did not answer within 5 s (a worker is down or restarting), so this is the listing index\'s copy, ' +
+                    'which may lag the gate by the latest answers; ask again to see them.',
+                  schema: { enum: ['workflow', 'final', 'index'] },
+                },
+              },
+              ...json(ref('Deployment')),
+            },
+            '404': problem('no such deployment'),
+            ...common,
+          },
+        },
       },
       '/v1/deployments/{id}/approvals': {
         parameters: [idParam('id', 'deployment id')],
@@ -225,7 +243,7 @@ export function openApiDocument(): OpenAPIObject {
               ...json(ref('EvidenceEnvelope')),
             },
             '404': problem('No such deployment, or one this principal may not see'),
-            '503': problem('the server has no evidence key'),
+            '503': problem('the server has no evidence key, or the gate of an open deployment did not answer (evidence is signed only from its live state; see Retry-After)'),
             ...common,
           },
         },

@@ -12,6 +12,8 @@ function flag(name: string, value?: string): boolean | undefined {
   throw badRequest(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
+export const VIEW_SOURCE_HEADER = 'Countersign-View-Source';
+
 const STATUSES: DeploymentStatus[] = ['PENDING', 'APPROVED', 'DEPLOYING', 'DEPLOYED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'FAILED'];
 
 @Controller('v1/deployments')
@@ -56,8 +58,12 @@ export class DeploymentsController {
   }
 
   @Get(':id')
-  async get(@CurrentActor() actor: Actor, @Param('id') id: string) {
-    return this.deployments.get(actor, id);
+  async get(@CurrentActor() actor: Actor, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+    const { view, source } = await this.deployments.get(actor, id);
+    // `index` means the gate did not answer and this copy may lag it: a client that acts on
+    // the state (a dashboard, a retry loop) can tell and ask again.
+    res.setHeader(VIEW_SOURCE_HEADER, source);
+    return view;
   }
 
   @Post(':id/approvals')

@@ -64,6 +64,16 @@ const REFUSAL_STATUS: Record<RefusalReason, number> = {
 
 const LIST_LIMIT = 200;
 
+/**
+ * Where a view came from: `workflow` is the live gate, `final` the index's copy of a closed
+ * deployment (complete by then), `index` the index's copy of an open one that may lag.
+ */
+export type ViewSource = 'workflow' | 'final' | 'index';
+export interface SourcedView {
+  view: DeploymentView;
+  source: ViewSource;
+}
+
 interface DeploymentRow {
   id: string;
   status: DeploymentStatus;
@@ -112,7 +122,7 @@ export class DeploymentsService {
     if (existing) {
       assertSameRequest(existing.request, body);
       await this.ensureStarted(existing.request);
-      return { created: false, deployment: await this.current(existing) };
+      return { created: false, deployment: (await this.current(existing)).view };
     }
 
     let rule;
@@ -156,7 +166,7 @@ export class DeploymentsService {
       // A concurrent request with the same requestId won the race.
       const winner = (await this.row(id))!;
       assertSameRequest(winner.request, body);
-      return { created: false, deployment: await this.current(winner) };
+      return { created: false, deployment: (await this.current(winner)).view };
     }
     await this.ensureStarted(request);
     return { created: true, deployment: view };
@@ -210,15 +220,19 @@ export class DeploymentsService {
     return row;
   }
 
-  /** The running workflow's own state when it can answer; the index's copy otherwise. */
-  private async current(row: DeploymentRow): Promise<DeploymentView> {
-    if (isTerminal(row.status)) return row.view;
+  /**
+   * The running workflow's own state when it can answer; the index's copy otherwise. The
+   * index is written behind the gate, so its copy can lag: callers say so to their readers.
+   */
+  private async current(row: DeploymentRow): Promise<SourcedView> {
+    if (isTerminal(row.status)) return { view: row.view, source: 'final' };
     try {
-      // A worker that is down must not hang reads: the index is at most a moment behind.
-      return await this.temporal.withDeadline(Date.now() + 5_000, () => this.handle(row.id).query(deploymentQuery));
+      // A worker that is down must not hang reads.
+      const view = await this.temporal.withDeadline(Date.now() + 5_000, () => this.handle(row.id).query(deploymentQuery));
+      return { view, source: 'workflow' };
     } catch (err) {
       this.logger.warn(`deployment ${row.id}: workflow did not answer its query (${(err as Error).message}); answering from the index`);
-      return row.view;
+      return { view: row.view, source: 'index' };
     }
   }
 
@@ -227,17 +241,17 @@ export class DeploymentsService {
     return actor.roles.includes('admin') || actor.roles.includes('approver') || row.requested_by === actor.id;
   }
 
-  async get(actor: Actor, id: string): Promise<DeploymentView> {
+  async get(actor: Actor, id: string): Promise<SourcedView> {
     const row = await this.row(id);
     if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
     return this.current(row);
   }
 
   /** For the evidence and other readers that need the request as the workflow received it. */
-  async getWithRequest(actor: Actor, id: string): Promise<{ view: DeploymentView; request: DeploymentRequest }> {
+  async getWithRequest(actor: Actor, id: string): Promise<SourcedView & { request: DeploymentRequest }> {
     const row = await this.row(id);
     if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
-    return { view: await this.current(row), request: row.request };
+    return { ...(await this.current(row)), request: row.request };
   }
 
   async list(

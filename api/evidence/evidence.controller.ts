@@ -28,8 +28,15 @@ export class EvidenceController {
   /** Any principal that may see the deployment may have its evidence. */
   @Get(':id/evidence')
   async evidence(@CurrentActor() actor: Actor, @Param('id') id: string, @Res() res: Response): Promise<void> {
-    const { view, request } = await this.deployments.getWithRequest(actor, id);
+    const { view, source, request } = await this.deployments.getWithRequest(actor, id);
     if (!this.key) throw notConfigured();
+    if (source === 'index') {
+      // A signature vouches for what it signs: never sign a copy that may lag the gate.
+      throw new Problem(503, 'temporal-unavailable',
+        `the gate of deployment ${id} did not answer, and evidence of an open deployment is signed only from the gate's own state; ` +
+          'retry in a few seconds (if it persists, check that the worker is running)',
+        {}, { 'Retry-After': '5' });
+    }
     const runId = await this.runId(view.workflowId);
     const { json, sha256 } = evidenceDocument(
       { deployment: view, request, runId, namespace: this.options.namespace, temporalUiUrl: this.options.temporalUiUrl },
