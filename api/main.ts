@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const policy = new PolicyHolder(settings.configPath);
   policy.reloadOnSighup();
   const dataSource = await openDatabase(databaseUrl);
-  const connection = await connectTemporal(temporalAddress);
+  const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
   const temporal = new Client({ connection, namespace: settings.temporalNamespace });
   const adminToken = settings.adminToken ?? newSecret();

@@ -1,10 +1,13 @@
 // Every setting the processes read from the environment, in one place, with its default.
 
 import path from 'node:path';
+import { readTemporalConnectionSettings, type TemporalConnectionSettings } from './temporal-connection';
 
 export interface Settings {
   port: number;
   temporalAddress?: string;
+  /** TLS, mutual TLS or an API key for TEMPORAL_ADDRESS (runtime/temporal-connection.ts). */
+  temporalConnection: TemporalConnectionSettings;
   temporalNamespace: string;
   temporalDevPort: number;
   temporalUiPort: number;
@@ -29,6 +32,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
     port: port('PORT', env.PORT, 3000),
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
+    temporalConnection: readTemporalConnectionSettings(env),
     temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
     temporalDevPort: port('TEMPORAL_DEV_PORT', env.TEMPORAL_DEV_PORT, 7233),
     temporalUiPort: port('TEMPORAL_UI_PORT', env.TEMPORAL_UI_PORT, 8233),

@@ -78,6 +78,12 @@ async function main(): Promise<void> {
     let temporalAddress = settings.temporalAddress;
     let temporalUiUrl = settings.temporalUiUrl;
     if (!temporalAddress) {
+      if (settings.temporalConnection.tls || settings.temporalConnection.apiKey) {
+        throw new Error(
+          'TEMPORAL_TLS_* and TEMPORAL_API_KEY secure the connection to an existing server named by TEMPORAL_ADDRESS; ' +
+            'the embedded dev server listens in plaintext on loopback. Set TEMPORAL_ADDRESS, or unset them',
+        );
+      }
       const cli = await findOrInstallTemporalCli({ log: say });
       if (!cli) {
         throw new Error(

@@ -3,16 +3,24 @@
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DEPLOY_SEARCH_ATTRIBUTES } from './embedded-temporal';
+import { describeTemporalConnection, type TemporalConnectionSettings } from './temporal-connection';
 
-
-export async function connectTemporal(address: string, deadlineMs = 60_000): Promise<Connection> {
+export async function connectTemporal(
+  address: string,
+  secured: TemporalConnectionSettings = {},
+  deadlineMs = 60_000,
+): Promise<Connection> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     try {
-      return await Connection.connect({ address });
+      const connectTimeout = Math.max(1_000, Math.min(10_000, deadline - Date.now()));
+      return await Connection.connect({ address, tls: secured.tls, apiKey: secured.apiKey, connectTimeout });
     } catch (err) {
       if (Date.now() > deadline) {
-        throw new Error(`cannot reach Temporal at ${address}: ${(err as Error).message}. Check TEMPORAL_ADDRESS.`);
+        throw new Error(
+          `cannot reach Temporal at ${address} over ${describeTemporalConnection(secured)}: ${(err as Error).message}. ` +
+            'Check TEMPORAL_ADDRESS and the TEMPORAL_TLS_* settings.',
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

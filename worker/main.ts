@@ -6,6 +6,7 @@ import { loadEvidenceKey } from '../evidence/keys';
 import { PolicyHolder } from '../runtime/policy-file';
 import { readSettings, requireServers } from '../runtime/settings';
 import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
+import { describeTemporalConnection } from '../runtime/temporal-connection';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -15,11 +16,12 @@ async function main(): Promise<void> {
   const policy = new PolicyHolder(settings.configPath);
   policy.reloadOnSighup();
   const dataSource = await openDatabase(databaseUrl);
-  const connection = await connectTemporal(temporalAddress);
+  const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
   await connection.close();
   const { worker } = await createWorker({
     temporalAddress,
+    temporalConnection: settings.temporalConnection,
     namespace: settings.temporalNamespace,
     dataSource,
     policy: () => policy.current(),
@@ -28,7 +30,7 @@ async function main(): Promise<void> {
     evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, env: process.env }),
     temporalUiUrl: settings.temporalUiUrl,
   });
-  console.log(`[countersign] worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace})`);
+  console.log(`[countersign] worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace}, ${describeTemporalConnection(settings.temporalConnection)})`);
   // Worker.run() shuts down gracefully on SIGINT and SIGTERM.
   await worker.run();
   await dataSource.destroy();

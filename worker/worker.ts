@@ -5,10 +5,13 @@ import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
 import type { EvidenceKey } from '../evidence/keys';
 import type { Policy } from '../policy/config';
+import type { TemporalConnectionSettings } from '../runtime/temporal-connection';
 import { TASK_QUEUE } from '../workflows/definitions';
 
 export interface WorkerDependencies {
   temporalAddress: string;
+  /** TLS, mutual TLS or an API key; a plain connection without. */
+  temporalConnection?: TemporalConnectionSettings;
   namespace: string;
   dataSource: DataSource;
   policy: () => Policy;
@@ -28,7 +31,11 @@ export function workflowsPath(): string {
 }
 
 export async function createWorker(deps: WorkerDependencies): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: deps.temporalAddress });
+  const connection = await NativeConnection.connect({
+    address: deps.temporalAddress,
+    tls: deps.temporalConnection?.tls,
+    apiKey: deps.temporalConnection?.apiKey,
+  });
   const options: WorkerOptions = {
     connection,
     namespace: deps.namespace,
