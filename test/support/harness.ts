@@ -2,7 +2,7 @@
 // template), the API on a free port, and a worker on its own task queue, against the suite's
 // real Temporal server.
 
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { quietTemporalRuntime } from './temporal-runtime';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,8 @@ import { createApiServer, type ApiServer } from '../../api/server';
 import { openDatabase } from '../../database/data-source';
 import { type EvidenceKey, loadEvidenceKey } from '../../evidence/keys';
 import { PolicyHolder } from '../../runtime/policy-file';
+import { connectTemporal } from '../../runtime/temporal';
+import { readTemporalConnectionSettings } from '../../runtime/temporal-connection';
 import { createWorker } from '../../worker/worker';
 import { adminQuery, databaseUrlFor } from './servers';
 
@@ -42,6 +44,11 @@ export interface HarnessOptions {
   authFailuresPerMinute?: number;
   /** How long the API waits for the gate's answer before a 503. */
   answerTimeoutMs?: number;
+  /**
+   * Reach Temporal as the API and worker processes would from these variables (TEMPORAL_ADDRESS,
+   * TEMPORAL_TLS_*, TEMPORAL_API_KEY); the suite's plaintext dev server without.
+   */
+  temporalEnv?: Record<string, string>;
 }
 
 export interface Harness {
@@ -77,8 +84,9 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   const policy = new PolicyHolder(policyFile);
   const evidenceKey = loadEvidenceKey({ dataDir: dir, env: {} });
 
-  const address = process.env.TEMPORAL_ADDRESS!;
-  const connection = await Connection.connect({ address });
+  const address = options.temporalEnv?.TEMPORAL_ADDRESS ?? process.env.TEMPORAL_ADDRESS!;
+  const secured = readTemporalConnectionSettings(options.temporalEnv ?? {});
+  const connection = await connectTemporal(address, secured, 10_000);
   const temporal = new Client({ connection, namespace: 'default' });
   const taskQueue = `countersign-test-${randomBytes(4).toString('hex')}`;
   const adminToken = `admin-${randomBytes(16).toString('hex')}`;
@@ -106,6 +114,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   const startWorker = async () => {
     const created = await createWorker({
       temporalAddress: address,
+      temporalConnection: secured,
       namespace: 'default',
       dataSource,
       policy: () => policy.current(),
