@@ -68,8 +68,9 @@ function emptyEnvFile(): string {
   return file;
 }
 
-function compose(args: string[], env: Record<string, string>) {
-  return spawnSync('docker', ['compose', '--env-file', emptyEnvFile(), '-f', 'docker-compose.yml', ...args], {
+function compose(args: string[], env: Record<string, string>, overrides: string[] = []) {
+  const files = ['docker-compose.yml', ...overrides].flatMap((file) => ['-f', file]);
+  return spawnSync('docker', ['compose', '--env-file', emptyEnvFile(), ...files, ...args], {
     cwd: ROOT,
     env: composeEnv(env),
     encoding: 'utf8',
@@ -302,5 +303,27 @@ describe('Dockerfile', () => {
 
   it('keeps dependencies, build output, secrets and mounted configuration out of the build context', () => {
     for (const entry of ['node_modules', 'dist', '.git', '.env', 'config']) expect(dockerignore).toContain(entry);
+  });
+});
+
+describeCompose('the mutual-TLS override', () => {
+  it('that docs/PRODUCTION.md shows is accepted, for both halves', () => {
+    const docs = readFileSync(path.join(ROOT, 'docs', 'PRODUCTION.md'), 'utf8');
+    const block = /override, for example `docker-compose\.override\.yml`:\n\n\s*```yaml\n([\s\S]*?)\n\s*```/.exec(docs);
+    expect(block).not.toBeNull();
+    const override = path.join(mkdtempSync(path.join(os.tmpdir(), 'countersign-compose-')), 'mtls.override.yml');
+    writeFileSync(override, block![1].replace(/^  /gm, ''));
+    const result = compose(['config', '--format', 'json'], SECRETS, [override]);
+    if (result.status !== 0) throw new Error(`docker compose config failed:\n${result.stderr}`);
+    const merged = (JSON.parse(result.stdout) as ComposeConfig).services;
+    for (const name of ['api', 'worker']) {
+      expect(merged[name].environment).toMatchObject({
+        TEMPORAL_ADDRESS: 'temporal:7233',
+        TEMPORAL_TLS_CLIENT_CERT_PATH: '/etc/temporal-tls/client.pem',
+        TEMPORAL_TLS_CLIENT_KEY_PATH: '/etc/temporal-tls/client.key',
+        TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/etc/temporal-tls/ca.pem',
+      });
+      expect(merged[name].volumes!.map((mount) => mount.target).sort()).toEqual(['/etc/countersign', '/etc/temporal-tls']);
+    }
   });
 });
