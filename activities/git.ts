@@ -340,6 +340,11 @@ export interface GitDependencies {
   evidenceKey?: EvidenceKey;
   /** For the evidence: the Temporal UI the evidence links to. */
   temporalUiUrl?: string;
+  /**
+   * Keeps the evidence the tag names, byte for byte, so that it can still be fetched by its
+   * sha256 after the deployment's evidence has moved on.
+   */
+  keepEvidence?: (record: { sha256: string; deploymentId: string; document: string; recordedFor: string }) => Promise<void>;
 }
 
 function activityInfo(): { runId?: string; namespace?: string } {
@@ -370,11 +375,13 @@ export async function recordDeploymentTag(
   if (deps.evidenceKey) {
     const { runId, namespace } = activityInfo();
     // The same document GET /v1/deployments/{id}/evidence serves: it leaves out the tag itself.
-    const { sha256 } = evidenceDocument(
+    const { json, sha256 } = evidenceDocument(
       { deployment, request, runId, namespace, temporalUiUrl: deps.temporalUiUrl },
       deps.evidenceKey,
     );
     evidenceSha256 = sha256.replace(/^sha256:/, '');
+    // Kept before the tag exists, so a tag never names evidence nobody can fetch.
+    await deps.keepEvidence?.({ sha256: evidenceSha256, deploymentId: deployment.id, document: json, recordedFor: `git tag ${tag}` });
   }
   const message = tagMessage({ request, deployment, evidenceSha256 });
 

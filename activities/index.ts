@@ -5,6 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAuditEvents } from '../database/audit-trail';
+import { keepEvidence } from '../database/evidence-records';
 import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
 import type { EvidenceKey } from '../evidence/keys';
@@ -26,7 +27,12 @@ export interface ActivityDependencies {
 
 export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities {
   return {
-    ...createGitActivities({ dataDir: dataDir ?? path.resolve('.data'), evidenceKey, temporalUiUrl }),
+    ...createGitActivities({
+      dataDir: dataDir ?? path.resolve('.data'),
+      evidenceKey,
+      temporalUiUrl,
+      keepEvidence: (record) => keepEvidence(dataSource, record),
+    }),
     async recordAuditEvents(events) {
       await appendAuditEvents(dataSource, events);
     },

@@ -5,12 +5,14 @@ import { DataSource } from 'typeorm';
 import { AuditEventEntity } from './entities/audit-event.entity';
 import { DeployRunEntity } from './entities/deploy-run.entity';
 import { DeploymentEntity } from './entities/deployment.entity';
+import { EvidenceRecordEntity } from './entities/evidence-record.entity';
 import { PrincipalEntity } from './entities/principal.entity';
 import { TokenEntity } from './entities/token.entity';
 import { InitialSchema1764547200000 } from './migrations/1764547200000-initial-schema';
+import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidence-records';
 
-export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity];
-export const MIGRATIONS = [InitialSchema1764547200000];
+export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity];
+export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000];
 
 export function createDataSource(url: string, options: { poolSize?: number } = {}): DataSource {
   return new DataSource({
