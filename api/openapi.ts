@@ -235,7 +235,8 @@ export function openApiDocument(): OpenAPIObject {
             'subject the artifact and its sha256, `predicateType` `https://countersign.dev/deployment-approval/v1`, predicate the request, ' +
             'the change, the rule applied, every approval and refused attempt, the decision, any override, the deploy result, and the Temporal ' +
             'workflow and run ids. Signed with Ed25519 (see `GET /v1/keys`); `countersign verify FILE --key KEY` checks it offline. ' +
-            'The evidence of a deployed request does not change when it is tagged in git, and its `X-Evidence-SHA256` is what the tag records.',
+            'This is the current state. The evidence of a deployed request does not change when it is tagged in git, and its `X-Evidence-SHA256` is what the tag records; ' +
+            'if it changes later (a retrospective review), `GET /v1/deployments/{id}/evidence/{sha256}` still serves what the tag named.',
           responses: {
             '200': {
               description: 'the DSSE envelope',
@@ -244,6 +245,26 @@ export function openApiDocument(): OpenAPIObject {
             },
             '404': problem('No such deployment, or one this principal may not see'),
             '503': problem('the server has no evidence key, or the gate of an open deployment did not answer (evidence is signed only from its live state; see Retry-After)'),
+            ...common,
+          },
+        },
+      },
+      '/v1/deployments/{id}/evidence/{sha256}': {
+        parameters: [idParam('id', 'deployment id'), { name: 'sha256', in: 'path', required: true, description: 'the 64 hex characters of a git tag\'s `Evidence-SHA256` line', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }],
+        get: {
+          summary: 'The evidence a git tag names, byte for byte (anyone who may see the deployment)',
+          description:
+            'When a deployment is tagged in git, the evidence the tag\'s `Evidence-SHA256` line names is kept, append-only. ' +
+            'The current evidence can move on afterwards (a retrospective review of an override, a refused attempt while the workflow is still open); ' +
+            'this route still serves the tagged bytes, whose sha256 is the one in the tag.',
+          responses: {
+            '200': {
+              description: 'the DSSE envelope, as tagged',
+              headers: { 'X-Evidence-SHA256': { description: 'hex sha256 of the exact response body (the path\'s sha256)', schema: { type: 'string' } } },
+              ...json(ref('EvidenceEnvelope')),
+            },
+            '400': problem('not a sha256'),
+            '404': problem('no such deployment, one this principal may not see, or no evidence of it kept under that sha256'),
             ...common,
           },
         },

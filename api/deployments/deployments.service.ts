@@ -247,6 +247,12 @@ export class DeploymentsService {
     return this.current(row);
   }
 
+  /** 404 unless the deployment exists and this principal may see it. */
+  async assertVisible(actor: Actor, id: string): Promise<void> {
+    const row = await this.row(id);
+    if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+  }
+
   /** For the evidence and other readers that need the request as the workflow received it. */
   async getWithRequest(actor: Actor, id: string): Promise<SourcedView & { request: DeploymentRequest }> {
     const row = await this.row(id);

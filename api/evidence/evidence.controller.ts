@@ -3,12 +3,14 @@
 import { Controller, Get, Inject, Logger, Param, Res } from '@nestjs/common';
 import { Client } from '@temporalio/client';
 import type { Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { findEvidence } from '../../database/evidence-records';
 import { evidenceDocument } from '../../evidence';
 import type { EvidenceKey } from '../../evidence/keys';
 import { type Actor, CurrentActor, Public } from '../auth/actor';
 import { DeploymentsService } from '../deployments/deployments.service';
-import { Problem } from '../problem';
-import { API_OPTIONS, type ApiOptions, EVIDENCE_KEY, TEMPORAL_CLIENT } from '../tokens';
+import { badRequest, notFound, Problem } from '../problem';
+import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, TEMPORAL_CLIENT } from '../tokens';
 
 const notConfigured = () =>
   new Problem(503, 'evidence-not-configured',
@@ -23,6 +25,7 @@ export class EvidenceController {
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     @Inject(API_OPTIONS) private readonly options: ApiOptions,
     @Inject(EVIDENCE_KEY) private readonly key: EvidenceKey | null,
+    @Inject(DATA_SOURCE) private readonly db: DataSource,
   ) {}
 
   /** Any principal that may see the deployment may have its evidence. */
@@ -44,6 +47,25 @@ export class EvidenceController {
     );
     res.status(200).type('application/json').setHeader('X-Evidence-SHA256', sha256);
     res.send(json);
+  }
+
+  /**
+   * The evidence a git tag named, byte for byte, by the sha256 in its `Evidence-SHA256` line:
+   * the deployment's current evidence may have moved on since (a retrospective review).
+   */
+  @Get(':id/evidence/:sha256')
+  async kept(@CurrentActor() actor: Actor, @Param('id') id: string, @Param('sha256') sha256: string, @Res() res: Response): Promise<void> {
+    const hash = sha256.toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(hash)) {
+      throw badRequest(`${JSON.stringify(sha256)} is not a sha256: give the 64 hex characters of a tag's Evidence-SHA256 line`);
+    }
+    await this.deployments.assertVisible(actor, id);
+    const record = await findEvidence(this.db, id, hash);
+    if (!record) {
+      throw notFound(`deployment ${id} has no kept evidence with sha256 ${hash}; GET /v1/deployments/${id}/evidence serves its current evidence`);
+    }
+    res.status(200).type('application/json').setHeader('X-Evidence-SHA256', record.sha256);
+    res.send(record.document);
   }
 
   /** The run the evidence names; without it the evidence still stands, only less linked. */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { mirrorPath, recordDeploymentTag } from '../../activities/git';
 import type { DeploymentRequest, DeploymentView } from '../../policy/types';
+import { verifyEvidence } from '../../evidence';
 import { pendingView } from '../../policy/view';
 import { type Harness, startCountersign } from '../support/harness';
 import { createPrincipal, digestOf, eventually, type Person, waitForStatus } from '../support/fixtures';
@@ -60,7 +61,7 @@ beforeAll(async () => {
   work = path.join(root, 'work');
   git(root, 'init', '--quiet', '--bare', bare);
   git(root, 'init', '--quiet', work);
-  for (let i = 1; i <= 4; i += 1) commits.push(commit(work, `change ${i}`));
+  for (let i = 1; i <= 6; i += 1) commits.push(commit(work, `change ${i}`));
   git(work, 'push', '--quiet', bare, 'HEAD:refs/heads/main');
 
   harness = await startCountersign({ policy: policyFor(bare) });
@@ -215,6 +216,61 @@ describe('a DEPLOYED deployment becomes an annotated tag on its commit', () => {
     expect(result).toEqual({ tag: tagName, commit: commits[0], pushed: false, detail: expect.stringContaining('already') });
     expect(git(bare, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags/deploy')).toBe(before);
     expect(before.split('\n')).toHaveLength(1);
+  });
+});
+
+describe('the evidence a tag names stays fetchable after the deployment moves on', () => {
+  let deployment: DeploymentView;
+  let tagged: string;
+
+  it('keeps the tagged bytes, which a later retrospective review does not change', async () => {
+    const created = await requestDeployment(commits[4]);
+    const override = await http.post(`/v1/deployments/${created.id}/override`, admin(), { reason: 'an outage fix that cannot wait for the quorum' });
+    expect(override.status).toBe(200);
+    await waitForStatus(http, admin(), created.id, ['DEPLOYED']);
+    deployment = await eventually(
+      async () => (await http.get(`/v1/deployments/${created.id}`, admin())).body as DeploymentView,
+      (view) => Boolean(view.gitTag),
+    );
+    const line = git(bare, 'cat-file', '-p', `refs/tags/deploy/production/${created.id}`).split('\n').find((l) => l.startsWith('Evidence-SHA256: '));
+    tagged = line!.slice('Evidence-SHA256: '.length);
+
+    // The override's review comes after the tag: the current evidence now includes it.
+    expect((await http.post(`/v1/deployments/${created.id}/review`, bob.token, { comment: 'looked at it after the fact' })).status).toBe(200);
+    const current = await eventually(
+      () => fetch(`${harness.url}/v1/deployments/${created.id}/evidence`, { headers: { authorization: `Bearer ${admin()}` } }),
+      (response) => response.headers.get('x-evidence-sha256') !== tagged,
+    );
+    expect(current.status).toBe(200);
+
+    const kept = await fetch(`${harness.url}/v1/deployments/${created.id}/evidence/${tagged}`, { headers: { authorization: `Bearer ${bob.token}` } });
+    expect(kept.status).toBe(200);
+    expect(kept.headers.get('x-evidence-sha256')).toBe(tagged);
+    const bytes = Buffer.from(await kept.arrayBuffer());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(tagged);
+    // Signed, and as of the tag: overridden, not yet reviewed.
+    const verdict = verifyEvidence(JSON.parse(bytes.toString('utf8')), { publicKeyPem: harness.evidenceKey.publicKeyPem });
+    expect(verdict).toMatchObject({ ok: true, problems: [] });
+    expect(verdict.notes.join('\n')).toContain('not reviewed yet');
+  });
+
+  it('is append-only in the database', async () => {
+    await expect(harness.dataSource.query(`UPDATE evidence_records SET document = '{}' WHERE sha256 = $1`, [tagged])).rejects.toThrow(/append-only/);
+    await expect(harness.dataSource.query(`DELETE FROM evidence_records WHERE sha256 = $1`, [tagged])).rejects.toThrow(/append-only/);
+  });
+
+  it('answers 404 for another deployment or an unknown hash, and 400 for what is not a hash', async () => {
+    const other = await requestDeployment(commits[5], 'staging');
+    const wrongDeployment = await http.get(`/v1/deployments/${other.id}/evidence/${tagged}`, admin());
+    expect(wrongDeployment.status).toBe(404);
+    expect(wrongDeployment.contentType).toContain('application/problem+json');
+    expect(wrongDeployment.body.detail).toContain(`GET /v1/deployments/${other.id}/evidence`);
+    expect((await http.get(`/v1/deployments/${deployment.id}/evidence/${'0'.repeat(64)}`, admin())).status).toBe(404);
+    const notHash = await http.get(`/v1/deployments/${deployment.id}/evidence/abc`, admin());
+    expect(notHash.status).toBe(400);
+    expect(notHash.body.detail).toContain('Evidence-SHA256');
+    // A pipeline sees only its own requests, kept evidence included.
+    expect((await http.get(`/v1/deployments/${deployment.id}/evidence/${tagged}`, release.token)).status).toBe(404);
   });
 });
 
