@@ -241,22 +241,25 @@ export class DeploymentsService {
     return actor.roles.includes('admin') || actor.roles.includes('approver') || row.requested_by === actor.id;
   }
 
-  async get(actor: Actor, id: string): Promise<SourcedView> {
+  /** 404 unless the deployment exists and this principal may see it. */
+  private async visibleRow(actor: Actor, id: string): Promise<DeploymentRow> {
     const row = await this.row(id);
     if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
-    return this.current(row);
+    return row;
   }
 
-  /** 404 unless the deployment exists and this principal may see it. */
+  async get(actor: Actor, id: string): Promise<SourcedView> {
+    return this.current(await this.visibleRow(actor, id));
+  }
+
+  /** For readers that need only to know the principal may see it (kept evidence). */
   async assertVisible(actor: Actor, id: string): Promise<void> {
-    const row = await this.row(id);
-    if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+    await this.visibleRow(actor, id);
   }
 
   /** For the evidence and other readers that need the request as the workflow received it. */
   async getWithRequest(actor: Actor, id: string): Promise<SourcedView & { request: DeploymentRequest }> {
-    const row = await this.row(id);
-    if (!row || !this.visibleTo(actor, row)) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
+    const row = await this.visibleRow(actor, id);
     return { ...(await this.current(row)), request: row.request };
   }
 

@@ -35,7 +35,7 @@ export class EvidenceController {
     if (!this.key) throw notConfigured();
     if (source === 'index') {
       // A signature vouches for what it signs: never sign a copy that may lag the gate.
-      throw new Problem(503, 'temporal-unavailable',
+      throw new Problem(503, 'gate-unavailable',
         `the gate of deployment ${id} did not answer, and evidence of an open deployment is signed only from the gate's own state; ` +
           'retry in a few seconds (if it persists, check that the worker is running)',
         {}, { 'Retry-After': '5' });
