@@ -7,6 +7,7 @@ import type { PolicyHolder } from '../runtime/policy-file';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { AuthGuard } from './auth/auth.guard';
+import { AuthFailures } from './auth/rate-limit';
 import { AuthService } from './auth/auth.service';
 import { OidcAuthenticator } from './auth/oidc';
 import { DeploymentsController } from './deployments/deployments.controller';
@@ -46,6 +47,7 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         AuthService,
+        AuthFailures,
         OidcAuthenticator,
         AuditService,
         PrincipalsService,

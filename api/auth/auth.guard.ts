@@ -1,12 +1,11 @@
-import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuditService } from '../audit/audit.service';
 import { Problem } from '../problem';
-import { API_OPTIONS, type ApiOptions } from '../tokens';
 import { type AuthenticatedRequest, PUBLIC_ROUTE, REQUIRED_ROLES } from './actor';
 import { AuthService, type Authentication } from './auth.service';
 import { OidcAuthenticator } from './oidc';
-import { FailureRateLimiter } from './rate-limit';
+import { AuthFailures } from './rate-limit';
 import type { Role } from '../../database/entities/principal.entity';
 
 const unauthorized = (detail: string) =>
@@ -15,17 +14,13 @@ const unauthorized = (detail: string) =>
 /** Every route needs a bearer token (or OIDC JWT) unless marked @Public(); roles per route. */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly limiter: FailureRateLimiter;
-
   constructor(
     private readonly reflector: Reflector,
     private readonly auth: AuthService,
     private readonly oidc: OidcAuthenticator,
     private readonly audit: AuditService,
-    @Inject(API_OPTIONS) options: ApiOptions,
-  ) {
-    this.limiter = new FailureRateLimiter(options.authFailuresPerMinute ?? 20);
-  }
+    private readonly failures: AuthFailures,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
@@ -33,12 +28,7 @@ export class AuthGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
-    const wait = this.limiter.retryAfterMs(client);
-    if (wait > 0) {
-      throw new Problem(429, 'too-many-failures',
-        `too many failed authentications from this client; wait ${Math.ceil(wait / 1000)} s and check your token`,
-        {}, { 'Retry-After': String(Math.ceil(wait / 1000)) });
-    }
+    this.failures.assertMayTry(client, 'token');
 
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -49,7 +39,7 @@ export class AuthGuard implements CanActivate {
     else result = await this.auth.authenticateToken(match[1]);
 
     if (!result.ok) {
-      this.limiter.recordFailure(client);
+      this.failures.record(client);
       // The presented secret is never stored: only that it failed, and why.
       await this.audit.record({
         type: 'auth.refused',

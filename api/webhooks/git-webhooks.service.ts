@@ -22,6 +22,7 @@ import type { DeploymentView } from '../../policy/types';
 import type { PolicyHolder } from '../../runtime/policy-file';
 import type { Actor } from '../auth/actor';
 import { actorOf } from '../auth/auth.service';
+import { AuthFailures } from '../auth/rate-limit';
 import { AuditService } from '../audit/audit.service';
 import { type CreateDeploymentBody, DeploymentsService } from '../deployments/deployments.service';
 import { PrincipalsService } from '../principals/principals.service';
@@ -91,6 +92,7 @@ export class GitWebhooksService {
     private readonly deployments: DeploymentsService,
     private readonly principals: PrincipalsService,
     private readonly audit: AuditService,
+    private readonly failures: AuthFailures,
   ) {}
 
   async handle(req: WebhookRequest): Promise<WebhookAnswer> {
@@ -99,8 +101,10 @@ export class GitWebhooksService {
       throw new Problem(404, 'webhooks-not-configured',
         'git webhooks are not configured here: set git.webhookSecret in the policy file, and the same secret in the GitHub or GitLab webhook');
     }
+    this.failures.assertMayTry(req.client, 'webhook secret');
     const { provider, event } = providerOf(req);
     const refusedSender = async (reason: string) => {
+      this.failures.record(req.client);
       // What was presented is never stored: only that it failed, and why.
       await this.audit.record({
         type: 'webhook.refused',

@@ -1,7 +1,7 @@
 // The rest of the HTTP contract: identity and tokens, errors as problem documents, the audit
 // trail's routes, the policy reload, health and docs.
 
-import { type Harness, startCountersign } from '../support/harness';
+import { DEFAULT_POLICY, type Harness, startCountersign } from '../support/harness';
 import { deploymentBody, eventually, standardCast } from '../support/fixtures';
 import { writeFileSync, readFileSync } from 'node:fs';
 
@@ -250,6 +250,32 @@ describe('rate limiting', () => {
       const blocked = await http.get('/v1/deployments', limited.adminToken);
       expectProblem(blocked, 429);
       expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('counts guessed webhook secrets too, against the same budget as tokens', async () => {
+    const limited = await startCountersign({
+      worker: false,
+      authFailuresPerMinute: 5,
+      policy: `${DEFAULT_POLICY}git:\n  webhookSecret: the-real-secret\n`,
+    });
+    try {
+      const http = new (await import('../support/http')).Http(limited.url);
+      const guess = (i: number) =>
+        http.request('POST', '/v1/webhooks/git', { body: { object_kind: 'tag_push' }, headers: { 'x-gitlab-event': 'Tag Push Hook', 'x-gitlab-token': `guess-${i}` } });
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i += 1) statuses.push((await guess(i)).status);
+      expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      const blocked = await guess(99);
+      expectProblem(blocked, 429);
+      expect(blocked.body.detail).toContain('webhook secret');
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+      // The right secret waits too, and so does a token from the same client: one budget.
+      const right = await http.request('POST', '/v1/webhooks/git', { body: {}, headers: { 'x-gitlab-event': 'Tag Push Hook', 'x-gitlab-token': 'the-real-secret' } });
+      expect(right.status).toBe(429);
+      expect((await http.get('/v1/deployments', limited.adminToken)).status).toBe(429);
     } finally {
       await limited.close();
     }
