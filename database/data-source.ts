@@ -10,9 +10,10 @@ import { PrincipalEntity } from './entities/principal.entity';
 import { TokenEntity } from './entities/token.entity';
 import { InitialSchema1764547200000 } from './migrations/1764547200000-initial-schema';
 import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidence-records';
+import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deploy-run-outcomes';
 
 export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity];
-export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000];
+export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, DeployRunOutcomes1764950000000];
 
 export function createDataSource(url: string, options: { poolSize?: number } = {}): DataSource {
   return new DataSource({
