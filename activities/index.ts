@@ -25,6 +25,68 @@ export interface ActivityDependencies {
   temporalUiUrl?: string;
 }
 
+/** Runs the deployer itself may fail before the deployment ends FAILED. */
+export const DEPLOYER_FAILURES_ALLOWED = 3;
+/** Well inside the deploy activity's heartbeat timeout (10 s in workflows/deployment.ts). */
+const HEARTBEAT_EVERY_MS = 2_000;
+/** One database call may hang on a half-open link; give up on it and try a fresh one. */
+const DATABASE_CALL_TIMEOUT_MS = 15_000;
+
+interface DeployCheckpoint {
+  attempt?: number;
+  result?: DeployResult;
+}
+
+interface DeployRunRow {
+  status: 'running' | 'succeeded' | 'failed';
+  digest: string;
+  output: string | null;
+  error: string | null;
+  failures: number;
+  finished_at: Date | null;
+}
+
+async function readDeployRun(dataSource: DataSource, deploymentId: string): Promise<DeployRunRow | undefined> {
+  const [row] = (await dataSource.query(
+    `SELECT status, digest, output, error, failures, finished_at FROM deploy_runs WHERE deployment_id = $1`,
+    [deploymentId],
+  )) as DeployRunRow[];
+  return row;
+}
+
+function succeededResult(deployer: string, row: DeployRunRow): DeployResult {
+  // Deployed by an earlier run whose completion never reached Temporal.
+  return { ok: true, deployer, digest: row.digest, at: new Date(row.finished_at ?? Date.now()).toISOString(), output: row.output ?? undefined };
+}
+
+/**
+ * A database call around a deploy, tried until the database answers: an outage delays the
+ * deploy's record, never its outcome, and never counts as a failure of the deployer. The
+ * activity keeps heartbeating meanwhile; only a cancellation ends the wait.
+ */
+async function untilDatabase<T>(context: Context, what: string, query: () => Promise<T>): Promise<T> {
+  for (let tries = 1, delayMs = 250; ; tries++) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        query(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${DATABASE_CALL_TIMEOUT_MS / 1000} s`)), DATABASE_CALL_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      if (context.cancellationSignal.aborted) throw err;
+      if (tries === 1 || tries % 10 === 0) {
+        context.log.warn(`deploy: cannot ${what} yet (${(err as Error).message}); retrying until the database answers`, { tries });
+      }
+      await context.sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 5_000);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities {
   return {
     ...createGitActivities({
@@ -49,47 +111,89 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
     },
 
     async deploy({ request, digest }) {
-      const [done] = (await dataSource.query(
-        `SELECT status, digest, output, finished_at FROM deploy_runs WHERE deployment_id = $1`,
-        [request.id],
-      )) as Array<{ status: string; digest: string; output: string | null; finished_at: Date | null }>;
-      if (done?.status === 'succeeded') {
-        // Already deployed by an earlier attempt whose completion never reached Temporal.
-        return { ok: true, deployer: request.rule.deployer, digest: done.digest, at: new Date(done.finished_at ?? Date.now()).toISOString(), output: done.output ?? undefined };
-      }
-      const spec = policy().deployers[request.rule.deployer];
-      if (!spec) {
-        throw ApplicationFailure.nonRetryable(
-          `deployer ${request.rule.deployer} is not in the configuration any more; add it back and re-request the deployment`,
-          'UnknownDeployer',
-        );
-      }
-      await dataSource.query(
-        `INSERT INTO deploy_runs (deployment_id, status, digest, attempts, started_at) VALUES ($1, 'running', $2, 1, now())
-         ON CONFLICT (deployment_id) DO UPDATE SET status = 'running', attempts = deploy_runs.attempts + 1, started_at = now(), error = NULL`,
-        [request.id, digest],
-      );
       const context = Context.current();
+      // What an earlier run of this activity got to, should its worker have died before the
+      // database took it: the run number, and the deployer's result once it has one.
+      const checkpoint: DeployCheckpoint = { ...(context.info.heartbeatDetails as DeployCheckpoint | undefined) };
+      const beat = () => context.heartbeat(checkpoint);
+      const ticker = setInterval(beat, HEARTBEAT_EVERY_MS);
+      const database = <T>(what: string, query: () => Promise<T>) => untilDatabase(context, what, query);
+      const recordSucceeded = (attempt: number | undefined, result: DeployResult) =>
+        database('record the deploy as succeeded', () =>
+          dataSource.query(
+            `UPDATE deploy_runs SET status = 'succeeded', succeeded_attempt = $2, output = $3, finished_at = $4, error = NULL
+             WHERE deployment_id = $1 AND status <> 'succeeded'`,
+            [request.id, attempt ?? null, result.output ?? null, result.at],
+          ),
+        );
       try {
-        const output = await runDeployer(spec, {
-          request,
-          digest,
-          heartbeat: () => context.heartbeat(),
-          signal: context.cancellationSignal,
-        });
+        beat();
+        if (checkpoint.result) {
+          // The deployer finished in an earlier run; only its record (or its completion) was lost.
+          await recordSucceeded(checkpoint.attempt, checkpoint.result);
+          return checkpoint.result;
+        }
+        const recorded = await database('read the deploy record', () => readDeployRun(dataSource, request.id));
+        if (recorded?.status === 'succeeded') return succeededResult(request.rule.deployer, recorded);
+        if (recorded && recorded.failures >= DEPLOYER_FAILURES_ALLOWED) {
+          throw ApplicationFailure.nonRetryable(recorded.error ?? 'the deployer failed', 'DeployFailed', recorded.output ?? undefined);
+        }
+        const spec = policy().deployers[request.rule.deployer];
+        if (!spec) {
+          throw ApplicationFailure.nonRetryable(
+            `deployer ${request.rule.deployer} is not in the configuration any more; add it back and re-request the deployment`,
+            'UnknownDeployer',
+          );
+        }
+        // No run starts before the database has said no run succeeded, and counted this one.
+        const [started] = (await database('record the start of a run', () =>
+          dataSource.query(
+            `INSERT INTO deploy_runs (deployment_id, status, digest, attempts, started_at) VALUES ($1, 'running', $2, 1, now())
+             ON CONFLICT (deployment_id) DO UPDATE SET status = 'running', attempts = deploy_runs.attempts + 1, started_at = now(), error = NULL
+             WHERE deploy_runs.status <> 'succeeded'
+             RETURNING attempts`,
+            [request.id, digest],
+          ),
+        )) as Array<{ attempts: number }>;
+        if (!started) {
+          const done = await database('read the deploy record', () => readDeployRun(dataSource, request.id));
+          return succeededResult(request.rule.deployer, done!);
+        }
+        const attempt = started.attempts;
+        checkpoint.attempt = attempt;
+        beat();
+
+        let output: string;
+        try {
+          output = await runDeployer(spec, { request, digest, attempt, heartbeat: beat, signal: context.cancellationSignal });
+        } catch (err) {
+          // Interrupted, not failed: whoever cancelled this run will see to the next one.
+          if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? err;
+          const message = (err as Error).message;
+          const failedOutput = err instanceof DeployerFailure ? (err.output ?? undefined) : undefined;
+          // Conditional on this run still being the current one, so a retried write counts once.
+          await database('record the failed run', () =>
+            dataSource.query(
+              `UPDATE deploy_runs SET status = 'failed', failures = failures + 1, error = $3, output = $4, finished_at = now()
+               WHERE deployment_id = $1 AND attempts = $2 AND status = 'running'`,
+              [request.id, attempt, message, failedOutput ?? null],
+            ),
+          );
+          const after = await database('read the deploy record', () => readDeployRun(dataSource, request.id));
+          if (after?.status === 'succeeded') return succeededResult(request.rule.deployer, after);
+          const failures = after?.failures ?? 1;
+          if (failures >= DEPLOYER_FAILURES_ALLOWED) throw ApplicationFailure.nonRetryable(message, 'DeployFailed', failedOutput);
+          throw ApplicationFailure.retryable(message, 'DeployFailed', failedOutput);
+        }
         const result: DeployResult = { ok: true, deployer: spec.name, digest, at: new Date().toISOString(), output };
-        await dataSource.query(
-          `UPDATE deploy_runs SET status = 'succeeded', output = $2, finished_at = $3 WHERE deployment_id = $1`,
-          [request.id, output, result.at],
-        );
+        // The outcome is the deployer's: kept in the heartbeat at once, then in the database
+        // whenever it answers. The deployment's outcome never waits on, or fails with, the database.
+        checkpoint.result = result;
+        beat();
+        await recordSucceeded(attempt, result);
         return result;
-      } catch (err) {
-        const message = (err as Error).message;
-        await dataSource.query(
-          `UPDATE deploy_runs SET status = 'failed', error = $2, output = $3, finished_at = now() WHERE deployment_id = $1`,
-          [request.id, message, err instanceof DeployerFailure ? (err.output ?? null) : null],
-        );
-        throw ApplicationFailure.retryable(message, 'DeployFailed', err instanceof DeployerFailure ? err.output : undefined);
+      } finally {
+        clearInterval(ticker);
       }
     },
   };

@@ -22,7 +22,11 @@ export interface GateActivities {
 }
 
 export interface DeployActivities {
-  /** Runs the rule's deployer for exactly `digest`; at most once per deployment id. */
+  /**
+   * Runs the rule's deployer for exactly `digest`, at least once: a run interrupted by a crash
+   * runs again with the same idempotency key (the deployment id) and the next attempt number;
+   * once a run is recorded as succeeded, none starts again.
+   */
   deploy(input: { request: DeploymentRequest; digest: string }): Promise<DeployResult>;
 }
 

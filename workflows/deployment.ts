@@ -52,15 +52,20 @@ import {
 
 const RECORD_OPTIONS = {
   startToCloseTimeout: '30 seconds',
-  // The trail must be complete: keep trying through a database outage.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  // The trail must be complete: keep trying through a database outage, and catch up within
+  // seconds of its end.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
 const records = proxyActivities<GateActivities>(RECORD_OPTIONS);
 
+// At least once: a run interrupted by a crash is found by the heartbeat timeout and runs again
+// within about 15 s. The activity waits out database outages itself and ends the retries with a
+// non-retryable DeployFailed once the deployer has failed three runs; anything else (a lost
+// worker, a timeout) is retried without limit.
 const DEPLOY_OPTIONS = {
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
 const deployer = proxyActivities<DeployActivities>(DEPLOY_OPTIONS);
 

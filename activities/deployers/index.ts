@@ -7,6 +7,11 @@ import type { DeploymentRequest, DeployerSpec } from '../../policy/types';
 export interface DeployContext {
   request: DeploymentRequest;
   digest: string;
+  /**
+   * Which run of this deployment this is, from 1. A run interrupted by a crash runs again (at
+   * least once); every run carries the same idempotency key (the deployment id).
+   */
+  attempt: number;
   /** Called while a long deploy runs, so Temporal knows the worker is alive. */
   heartbeat: () => void;
   signal?: AbortSignal;
@@ -37,8 +42,10 @@ export function deployPayload({ request, digest }: Pick<DeployContext, 'request'
   };
 }
 
-export function deployEnvironment({ request, digest }: Pick<DeployContext, 'request' | 'digest'>): Record<string, string> {
+export function deployEnvironment({ request, digest, attempt }: Pick<DeployContext, 'request' | 'digest' | 'attempt'>): Record<string, string> {
   return {
+    COUNTERSIGN_IDEMPOTENCY_KEY: request.id,
+    COUNTERSIGN_DEPLOY_ATTEMPT: String(attempt),
     COUNTERSIGN_DEPLOYMENT_ID: request.id,
     COUNTERSIGN_SERVICE: request.service,
     COUNTERSIGN_ENVIRONMENT: request.environment,
@@ -72,7 +79,7 @@ async function runCommand(run: string[], context: DeployContext): Promise<string
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    const beat = setInterval(context.heartbeat, 5_000);
+    const beat = setInterval(context.heartbeat, 2_000);
     child.on('error', (err) => {
       clearInterval(beat);
       reject(new DeployerFailure(`could not run ${command}: ${err.message}`, output));
@@ -91,6 +98,7 @@ async function callWebhook(url: string, secret: string | undefined, context: Dep
     'content-type': 'application/json',
     'idempotency-key': context.request.id,
     'x-countersign-delivery': context.request.id,
+    'x-countersign-deploy-attempt': String(context.attempt),
   };
   if (secret) headers['x-countersign-signature'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
   let response: Response;

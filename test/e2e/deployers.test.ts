@@ -83,7 +83,9 @@ it('runs a command deployer with the deployment in its environment', async () =>
     `COUNTERSIGN_ARTIFACT_NAME=${body.artifact.name}`,
     `COUNTERSIGN_COMMIT=${body.change.commit}`,
     `COUNTERSIGN_DEPLOYMENT_ID=${id}`,
+    'COUNTERSIGN_DEPLOY_ATTEMPT=1',
     'COUNTERSIGN_ENVIRONMENT=production',
+    `COUNTERSIGN_IDEMPOTENCY_KEY=${id}`,
     'COUNTERSIGN_SERVICE=scripted',
   ]);
 });
@@ -96,8 +98,8 @@ it('ends FAILED with the reason and output when the command exits non-zero after
   expect(done.deploy.error).toContain('exited with code 3');
   expect(done.deploy.error).toContain('kubectl: connection refused');
   expect(done.decision.reason).toContain('deploy failed');
-  const [run] = await harness.dataSource.query('SELECT status, attempts, output FROM deploy_runs WHERE deployment_id = $1', [id]);
-  expect(run).toMatchObject({ status: 'failed', attempts: 3 });
+  const [run] = await harness.dataSource.query('SELECT status, attempts, failures, output FROM deploy_runs WHERE deployment_id = $1', [id]);
+  expect(run).toMatchObject({ status: 'failed', attempts: 3, failures: 3 });
   expect(run.output).toContain('kubectl: connection refused');
 }, 60_000);
 
@@ -110,6 +112,7 @@ it('POSTs the deployment to a webhook, signed with HMAC-SHA256', async () => {
   const expected = `sha256=${createHmac('sha256', 'hook-secret-value').update(delivery.body).digest('hex')}`;
   expect(delivery.headers['x-countersign-signature']).toBe(expected);
   expect(delivery.headers['idempotency-key']).toBe(id);
+  expect(delivery.headers['x-countersign-deploy-attempt']).toBe('1');
   expect(JSON.parse(delivery.body)).toMatchObject({ deploymentId: id, service: 'hooked', artifact: { digest: body.artifact.digest }, commit: body.change.commit });
 });
 
