@@ -6,7 +6,6 @@ export type IdentityKind = 'email' | 'login' | 'subject';
 
 const GITHUB_NOREPLY = /^(?:\d+\+)?([^@+]+)@users\.noreply\.github\.com$/;
 const TRAILER = /^\s*co-authored-by\s*:\s*/i;
-const NAME_ADDR = /<([^<>]*)>\s*$/;
 
 /** NFKC folds compatibility forms (fullwidth letters, ligatures); then case and space. */
 export function canonicalText(text: string): string {
@@ -31,22 +30,38 @@ export function canonicalEmail(email: string): string {
 }
 
 /**
- * The typed keys one author entry stands for. Accepts a bare email, a login, `Name <email>`
- * and a whole `Co-authored-by: Name <email>` trailer. A GitHub noreply address also stands for
- * the GitHub login inside it.
+ * Something shaped like an address anywhere in an entry: RFC 5322 atext in the local part (any
+ * letter or digit of any script), a dotted domain. Matching addresses rather than parsing one
+ * `Name <addr>` means an entry cannot hide a second address behind the first.
  */
-export function authorKeys(entry: string): string[] {
-  // A block of trailers (`Co-authored-by: A <a@…>\nCo-authored-by: B <b@…>`) names one person
-  // per line: every line counts, not only the last address in the entry.
-  const lines = entry.split(/[\n\r\v\f\u0085\u2028\u2029]+/);
-  if (lines.length > 1) return [...new Set(lines.flatMap(authorKeys))];
-  // Invisible characters are removed before parsing, so they cannot hide the `<…>` or the trailer.
-  let text = canonicalText(entry).replace(TRAILER, '');
-  const angle = NAME_ADDR.exec(text);
-  if (angle) text = angle[1];
-  const canonical = canonicalText(text);
+const ADDRESS = /[\p{L}\p{N}\p{M}!#$%&'*+/=?^_`{|}~.-]+@[\p{L}\p{N}\p{M}-]+(?:\.[\p{L}\p{N}\p{M}-]+)*/gu;
+const ANGLE = /<([^<>]*)>/g;
+
+/** Splits `A <a@x>, "Liddell, B" <b@x>; c` at commas and semicolons outside quotes and `<…>`. */
+function splitList(text: string): string[] {
+  const parts: string[] = [];
+  let quoted = false;
+  let angle = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === '"') quoted = !quoted;
+    else if (!quoted && char === '<') angle++;
+    else if (!quoted && char === '>' && angle > 0) angle--;
+    else if (!quoted && angle === 0 && (char === ',' || char === ';')) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
+/** The keys of one identity: a bare email or a login (`@alice` is a login, not an email). */
+function identityKeys(identity: string): string[] {
+  const canonical = canonicalText(identity);
   if (!canonical) return [];
-  // `@alice` is a login, not an email: only an `@` after the first character makes an address.
+  // Only an `@` after the first character makes an address.
   if (canonical.lastIndexOf('@') <= 0) {
     const login = canonical.replace(/^@/, '');
     return login ? [`login:${login}`] : [];
@@ -55,6 +70,35 @@ export function authorKeys(entry: string): string[] {
   const noreply = GITHUB_NOREPLY.exec(canonical);
   if (noreply) keys.push(`login:${noreply[1]}`);
   return keys;
+}
+
+/** The keys of one item of a list: every address it names, else the item as one identity. */
+function itemKeys(item: string): string[] {
+  const addresses = [...item.matchAll(ADDRESS)].map((match) => match[0].replace(/\.+$/, ''));
+  const angles = [...item.matchAll(ANGLE)].map((match) => match[1].trim());
+  if (addresses.length === 0 && angles.length === 0) return identityKeys(item);
+  // `Name <login>` names a login; otherwise the text around addresses is a display name.
+  const logins = angles.filter((inside) => inside && !inside.includes('@'));
+  return [...addresses, ...logins].flatMap(identityKeys);
+}
+
+/**
+ * The typed keys one author entry stands for. Accepts a bare email, a login, `Name <email>`
+ * and a whole `Co-authored-by: Name <email>` trailer. A GitHub noreply address also stands for
+ * the GitHub login inside it.
+ *
+ * An entry that names several people names every one of them: every line of a block of
+ * trailers, every item of a comma or semicolon separated list, every `<addr>` and every bare
+ * address anywhere in it. Excluding one person too many is the safe side of the gate; keeping
+ * only the last address let `Alice <alice@…>, Zed <zed@…>` approve as Alice.
+ */
+export function authorKeys(entry: string): string[] {
+  const lines = entry.split(/[\n\r\v\f\u0085\u2028\u2029]+/);
+  // Invisible characters are removed before parsing, so they cannot hide the `<…>` or the trailer.
+  const keys = lines.flatMap((line) =>
+    splitList(canonicalText(line)).flatMap((item) => itemKeys(canonicalText(item).replace(TRAILER, ''))),
+  );
+  return [...new Set(keys)];
 }
 
 /** The typed keys of a directory entry's identities. */

@@ -187,3 +187,37 @@ describe('sharesIdentity', () => {
     expect(sharesIdentity(a, b)).toBe(expected);
   });
 });
+
+describe('an entry that names several people names every one of them', () => {
+  it.each<[string, string, string[]]>([
+    ['two name-addresses, comma separated', 'Alice <alice@example.com>, Zed <zed@example.com>', ['email:alice@example.com', 'email:zed@example.com']],
+    ['two name-addresses, semicolon separated', 'Alice <alice@example.com>; Zed <zed@example.com>', ['email:alice@example.com', 'email:zed@example.com']],
+    ['two bare addresses, comma separated', 'alice@example.com, zed@example.com', ['email:alice@example.com', 'email:zed@example.com']],
+    ['two bare addresses, space separated', 'alice@example.com zed@example.com', ['email:alice@example.com', 'email:zed@example.com']],
+    ['an address hidden in the display name', '"alice@example.com" <zed@example.com>', ['email:alice@example.com', 'email:zed@example.com']],
+    ['a bare address before a name-address', 'alice@example.com Zed <zed@example.com>', ['email:alice@example.com', 'email:zed@example.com']],
+    ['a quoted display name with a comma', '"Liddell, Alice" <alice@example.com>', ['email:alice@example.com']],
+    ['a trailer naming two people', 'Co-authored-by: Alice <alice@example.com>, Zed <zed@example.com>', ['email:alice@example.com', 'email:zed@example.com']],
+    ['a list of logins', '@alice, @zed', ['login:alice', 'login:zed']],
+    ['a login and an address', 'alice; zed@example.com', ['login:alice', 'email:zed@example.com']],
+    ['a name-login', 'Alice <alice>, Zed <zed@example.com>', ['login:alice', 'email:zed@example.com']],
+    ['fullwidth comma (NFKC)', 'Zed <zed@example.com>，Alice <alice@example.com>', ['email:zed@example.com', 'email:alice@example.com']],
+    ['ideographic punctuation between addresses', 'zed@example.com、alice@example.com', ['email:zed@example.com', 'email:alice@example.com']],
+    ['angle brackets around a list', '<alice@example.com, zed@example.com>', ['email:alice@example.com', 'email:zed@example.com']],
+    ['an address then text', 'Alice <alice@example.com> (reviewer)', ['email:alice@example.com']],
+  ])('%s: %j', (_label, entry, keys) => {
+    expect(authorKeys(entry)).toEqual(keys);
+  });
+
+  it.each([
+    'Alice <alice@example.com>, Zed <zed@example.com>',
+    'Zed <zed@example.com>, Alice <alice@example.com>',
+    'zed@example.com; alice+ci@example.com',
+    'Zed <zed@example.com> alice@example.com',
+    '"Alice <alice@example.com>" <zed@example.com>',
+    'Co-authored-by: Zed <zed@example.com>, Alice <ALICE@example.com>',
+    'zed@example.com,@alice',
+  ])('refuses Alice when she is any one of several people in one entry: %j', (entry) => {
+    expect(sharesIdentity(ALICE, authorKeys(entry))).toBe(true);
+  });
+});
