@@ -3,7 +3,7 @@
 // segregation-of-duties policy must stop start-up rather than quietly weaken the gate.
 
 import { parseDuration } from './duration';
-import { globMatches } from './glob';
+import { canonicalGlob, canonicalName, isGlob, type KnownNames, nameMatches, resolveName } from './names';
 import type { AppliedRule, DeployerSpec, TierRule } from './types';
 
 export interface PolicyRule {
@@ -33,6 +33,10 @@ export interface Policy {
   tiers: Record<string, TierRule>;
   deployers: Record<string, DeployerSpec>;
   rules: PolicyRule[];
+  /** The environments requests may name: `environments:`, else the rules' literal names. */
+  environments: KnownNames;
+  /** The services requests may name: `services:`, else any (the rules' literal names spelled as configured). */
+  services: KnownNames;
   git: GitSettings;
   oidc: OidcIssuer[];
   /** sha256 of the file's bytes, fixed into every request's rule. */
@@ -125,7 +129,7 @@ export function validatePolicy(
   const check = new Checker();
   const root = check.object('(top level)', substitute(raw, env, '', check));
   if (!root) throw new PolicyError(check.problems);
-  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'git', 'auth']);
+  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'environments', 'services', 'git', 'auth']);
 
   const tiers: Record<string, TierRule> = {};
   const tierMap = check.object('tiers', root.tiers);
@@ -204,6 +208,9 @@ export function validatePolicy(
     if (service && environment && tier && deployer) rules.push({ service, environment, tier, deployer });
   });
 
+  const environments = knownNames(check, 'environments', 'environment', root.environments, rules);
+  const services = knownNames(check, 'services', 'service', root.services, rules);
+
   const git: GitSettings = {
     tagFormat: 'deploy/{environment}/{id}',
     approveTagFormat: 'approve/{environment}/*',
@@ -244,7 +251,103 @@ export function validatePolicy(
   }
 
   if (check.problems.length > 0) throw new PolicyError(check.problems);
-  return { tiers, deployers, rules, git, oidc, hash };
+  return { tiers, deployers, rules, environments, services, git, oidc, hash };
+}
+
+/**
+ * Reads `environments:` (or `services:`): a list of names, `"*"` among them allowing names
+ * outside it. Refuses two spellings of one canonical name anywhere in the list or the rules
+ * (a reader could not tell which is meant), names without letters or digits, and rules naming
+ * a name the list leaves out.
+ */
+function knownNames(
+  check: Checker,
+  key: 'environments' | 'services',
+  field: 'environment' | 'service',
+  value: unknown,
+  rules: PolicyRule[],
+): KnownNames {
+  const parsed = value === undefined ? [] : check.strings(key, value);
+  // An unreadable list is reported once; the rules are then not checked against it.
+  const listed = value !== undefined && parsed !== undefined;
+  const list = parsed ?? [];
+  if (listed && list.length === 0) {
+    check.fail(key, `must list at least one ${field}, or "*" to allow any`);
+  }
+  const names: string[] = [];
+  const seen = new Map<string, { spelling: string; where: string }>();
+  const note = (where: string, spelling: string, canonical: string) => {
+    const earlier = seen.get(canonical);
+    if (!earlier) {
+      seen.set(canonical, { spelling, where });
+    } else if (earlier.spelling !== spelling) {
+      check.fail(where,
+        `${JSON.stringify(spelling)} and ${JSON.stringify(earlier.spelling)} (${earlier.where}) are the same ${field} compared ` +
+          'canonically (case, spaces, punctuation and Unicode form do not count); spell it one way');
+    }
+  };
+  list.forEach((name, index) => {
+    const where = `${key}[${index}]`;
+    if (name === '*') return;
+    if (isGlob(name)) {
+      check.fail(where, `lists names, not globs; got ${JSON.stringify(name)}. Add "*" alone to allow ${key} the list leaves out`);
+      return;
+    }
+    const canonical = canonicalName(name);
+    if (canonical === '') {
+      check.fail(where, `${JSON.stringify(name)} has no letters or digits, so no request could name it`);
+      return;
+    }
+    note(where, name, canonical);
+    if (!names.includes(name)) names.push(name);
+  });
+  rules.forEach((rule, index) => {
+    const pattern = rule[field];
+    const where = `rules[${index}].${field}`;
+    const canonical = canonicalGlob(pattern);
+    if (canonical.replace(/[*?]/g, '') === '' && pattern.replace(/[*?]/g, '') !== '') {
+      check.fail(where, `${JSON.stringify(pattern)} has no letters or digits outside its wildcards, so it would match any ${field}; write "*" for that`);
+      return;
+    }
+    if (pattern === '*') return;
+    note(where, pattern, canonical);
+    if (isGlob(pattern)) return;
+    if (listed) {
+      if (!list.some((name) => name !== '*' && canonicalName(name) === canonical)) {
+        check.fail(where, `names ${field} ${pattern}, which ${key} does not list (${list.join(', ')}); add it there`);
+      }
+    } else if (!names.includes(pattern)) {
+      names.push(pattern);
+    }
+  });
+  const allowUnknown = list.includes('*') || (field === 'service' ? !listed : names.length === 0);
+  return { names, allowUnknown, listed };
+}
+
+export class NameError extends Error {
+  constructor(
+    readonly kind: 'environment' | 'service',
+    readonly known: string[],
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/**
+ * The request's service and environment as the policy spells them. A name that equals a known
+ * one canonically takes its configured spelling; an environment (or a listed service) the
+ * policy does not know is refused unless the policy allows unknown names.
+ */
+export function resolveRequestNames(
+  policy: Policy,
+  requested: { service: string; environment: string },
+): { service: string; environment: string } {
+  const environment = resolveName('environment', requested.environment, policy.environments);
+  if (!environment.ok) throw new NameError('environment', policy.environments.names, environment.detail);
+  const service = resolveName('service', requested.service, policy.services);
+  if (!service.ok) throw new NameError('service', policy.services.names, service.detail);
+  return { service: service.name, environment: environment.name };
 }
 
 export class RuleError extends Error {}
@@ -287,7 +390,7 @@ export function resolveRule(
   minimumTier?: string,
 ): AppliedRule {
   const ruleIndex = policy.rules.findIndex(
-    (rule) => globMatches(rule.service, service) && globMatches(rule.environment, environment),
+    (rule) => nameMatches(rule.service, service) && nameMatches(rule.environment, environment),
   );
   if (ruleIndex < 0) {
     throw new RuleError(

@@ -224,9 +224,12 @@ describe('resolveRule', () => {
     expect(resolveRule(lax, 'pay-api', 'production')).toMatchObject({ tier: 'low', ruleIndex: 0 });
   });
 
+  it('matches names canonically: PAY-api in Production meets the pay-* production rule', () => {
+    expect(resolveRule(policy, 'PAY-api', 'Production')).toMatchObject({ tier: 'critical', ruleIndex: 0 });
+  });
+
   it.each([
     ['web', 'dev'],
-    ['PAY-api', 'Production'],
     ['pay-api', 'production-eu'],
   ])('no matching rule for %s in %s → RuleError', (service, environment) => {
     expect(() => resolveRule(policy, service, environment)).toThrow(RuleError);

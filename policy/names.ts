@@ -1,0 +1,80 @@
+// Environment and service names, compared canonically. A spelling that differs from a
+// configured name only in case, spaces, punctuation or Unicode form is the same name: it must
+// meet the same rule, never fall through to a laxer one. Pure: no I/O.
+
+/**
+ * The key two names are compared by: NFKC (fullwidth and compatibility forms), without
+ * default-ignorable code points (zero-width joiners, fillers), case-folded, and only letters
+ * and digits kept. `Production`, `PRODUCTION`, `production.`, `pro-duction` and `ｐｒｏｄｕｃｔｉｏｎ`
+ * all key to `production`.
+ */
+export function canonicalName(name: string): string {
+  return name
+    .normalize('NFKC')
+    .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+    // Upper then lower folds more than lower alone: ß → SS → ss, ς → Σ → σ.
+    .toUpperCase()
+    .toLowerCase()
+    .normalize('NFKC')
+    .replace(/[^\p{L}\p{N}]/gu, '');
+}
+
+const WILDCARD = /([*?])/;
+
+/** A glob in canonical form: its literal parts canonicalised, `*` and `?` kept. */
+export function canonicalGlob(pattern: string): string {
+  return pattern
+    .split(WILDCARD)
+    .map((piece) => (piece === '*' || piece === '?' ? piece : canonicalName(piece)))
+    .join('');
+}
+
+export const isGlob = (pattern: string): boolean => /[*?]/.test(pattern);
+
+/**
+ * Does the name match the rule's glob, compared canonically? `*` is any run of letters and
+ * digits, `?` exactly one: `pay-*` matches `pay-api`, `Pay_API` and `payapi` alike.
+ */
+export function nameMatches(pattern: string, name: string): boolean {
+  const source = canonicalGlob(pattern)
+    .split(WILDCARD)
+    .map((piece) => (piece === '*' ? '.*' : piece === '?' ? '.' : piece.replace(/[.+^${}()|[\]\\*?]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`, 'u').test(canonicalName(name));
+}
+
+/** The names a policy knows for environments (or services), and whether others are allowed. */
+export interface KnownNames {
+  /** The configured spellings. */
+  names: string[];
+  /** Names outside `names` are taken as given (`"*"` in the list, or nothing to check against). */
+  allowUnknown: boolean;
+  /** Whether the policy lists them itself (`environments:` / `services:`). */
+  listed: boolean;
+}
+
+/** The configured name that `requested` equals canonically, if any. */
+export function configuredSpelling(requested: string, names: readonly string[]): string | undefined {
+  const key = canonicalName(requested);
+  return key === '' ? undefined : names.find((name) => canonicalName(name) === key);
+}
+
+export type NameResolution = { ok: true; name: string } | { ok: false; detail: string };
+
+/**
+ * The configured spelling of a requested name: the known name it equals canonically. A name
+ * that equals none is taken as given only when the policy allows unknown names.
+ */
+export function resolveName(kind: 'environment' | 'service', requested: string, known: KnownNames): NameResolution {
+  const found = configuredSpelling(requested, known.names);
+  if (found !== undefined) return { ok: true, name: found };
+  if (known.allowUnknown) return { ok: true, name: requested };
+  const list = kind === 'environment' ? 'environments' : 'services';
+  return {
+    ok: false,
+    detail:
+      `${kind} ${JSON.stringify(requested)} is not one the policy knows; known ${list}: ${known.names.join(', ')}. ` +
+      `Use one of them (case, spaces and punctuation do not matter), or ask an admin to add it to \`${list}:\` in the policy ` +
+      `(or add "*" to \`${list}:\` to allow ${list} the policy does not list)`,
+  };
+}
