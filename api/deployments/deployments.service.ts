@@ -7,9 +7,9 @@ import {
 } from '@temporalio/client';
 import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { RuleError, resolveRule } from '../../policy/config';
+import { NameError, RuleError, resolveRequestNames, resolveRule } from '../../policy/config';
 import { checkReview } from '../../policy/gate';
-import { globMatches } from '../../policy/glob';
+import { configuredSpelling, nameMatches } from '../../policy/names';
 import { authorKeys } from '../../policy/identity';
 import {
   isTerminal,
@@ -108,13 +108,25 @@ export class DeploymentsService {
 
   private assertInScope(actor: Actor, service: string, environment: string): void {
     if (actor.scopes.length === 0) return;
-    if (actor.scopes.some((scope) => globMatches(scope.service, service) && globMatches(scope.environment, environment))) return;
+    // Canonically, as the rules match: a scope for production covers what PRODUCTION names.
+    if (actor.scopes.some((scope) => nameMatches(scope.service, service) && nameMatches(scope.environment, environment))) return;
     throw forbidden('out-of-scope',
       `${actor.id} may request deployments only for ${actor.scopes.map((s) => `${s.service} in ${s.environment}`).join('; ')}, ` +
         `not ${service} in ${environment}`);
   }
 
-  async create(actor: Actor, body: CreateDeploymentBody): Promise<{ created: boolean; deployment: DeploymentView }> {
+  /** The names as the policy spells them, before any check: 422 for an environment it does not know. */
+  private resolveNames(body: CreateDeploymentBody): CreateDeploymentBody {
+    try {
+      return { ...body, ...resolveRequestNames(this.policy.current(), body) };
+    } catch (err) {
+      if (err instanceof NameError) throw new Problem(422, `unknown-${err.kind}`, err.message, { known: err.known });
+      throw err;
+    }
+  }
+
+  async create(actor: Actor, requested: CreateDeploymentBody): Promise<{ created: boolean; deployment: DeploymentView }> {
+    const body = this.resolveNames(requested);
     this.assertInScope(actor, body.service, body.environment);
     const id = this.deploymentId(actor, body.requestId);
 
@@ -273,8 +285,9 @@ export class DeploymentsService {
       params.push(value);
       where.push(sql.replace('?', `$${params.length}`));
     };
-    if (filter.service) add('service = ?', filter.service);
-    if (filter.environment) add('environment = ?', filter.environment);
+    const policy = this.policy.current();
+    if (filter.service) add('service = ?', configuredSpelling(filter.service, policy.services.names) ?? filter.service);
+    if (filter.environment) add('environment = ?', configuredSpelling(filter.environment, policy.environments.names) ?? filter.environment);
     if (filter.status) add('status = ?', filter.status);
     if (filter.overridden !== undefined) where.push(`(view ? 'override') = ${filter.overridden ? 'true' : 'false'}`);
     if (filter.reviewOverdue) where.push(`(view->'override'->>'reviewOverdue') = 'true' AND NOT (view->'override' ? 'review')`);

@@ -16,8 +16,8 @@ export class PolicyController {
 
   @Get()
   current() {
-    const { tiers, rules, hash } = this.policy.current();
-    return { file: this.policy.file, hash, tiers, rules };
+    const { tiers, rules, environments, services, hash } = this.policy.current();
+    return { file: this.policy.file, hash, tiers, rules, environments, services };
   }
 
   /** Reloads the policy file with start-up's validation; running requests keep their rule. */

@@ -18,6 +18,7 @@ import { isRemoteRepo, runGit } from '../../activities/git';
 import type { PrincipalEntity } from '../../database/entities/principal.entity';
 import type { GitSettings } from '../../policy/config';
 import { principalKeys } from '../../policy/identity';
+import { canonicalName } from '../../policy/names';
 import type { DeploymentView } from '../../policy/types';
 import type { PolicyHolder } from '../../runtime/policy-file';
 import type { Actor } from '../auth/actor';
@@ -265,10 +266,11 @@ export class GitWebhooksService {
     const problems = [...fields.problems];
     const environment = captured.environment ?? fields.environment;
     const service = captured.service ?? fields.service;
-    if (captured.environment && fields.environment && captured.environment !== fields.environment) {
+    // Compared as the policy compares names: `Production` in the tag and `production` in the message agree.
+    if (captured.environment && fields.environment && canonicalName(captured.environment) !== canonicalName(fields.environment)) {
       problems.push(`the tag names environment ${captured.environment} but its message says ${fields.environment}`);
     }
-    if (captured.service && fields.service && captured.service !== fields.service) {
+    if (captured.service && fields.service && canonicalName(captured.service) !== canonicalName(fields.service)) {
       problems.push(`the tag names service ${captured.service} but its message says ${fields.service}`);
     }
     if (!fields.artifact) problems.push('the tag message needs a line "Artifact: <name>@sha256:<64 hex>"');

@@ -36,6 +36,7 @@ const policyFor = (repo: string, withSecret = true) => `
 tiers:
   high: { approvals: 2, expiresAfter: 24h }
   low:  { approvals: 1, expiresAfter: 24h }
+environments: [production, staging]
 rules:
   - { environment: production, tier: high }
   - { tier: low }

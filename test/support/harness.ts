@@ -27,6 +27,7 @@ tiers:
   ops:      { approvals: 1, eligibleGroups: [sre], expiresAfter: 2h }
 deployers:
   script: { type: command, run: ["./deploy.sh", "--fast"] }
+environments: [production, staging]
 rules:
   - { service: "pay-*", environment: production, tier: critical }
   - { service: "ops-*", tier: ops }
