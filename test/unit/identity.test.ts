@@ -1,3 +1,4 @@
+import { identitySkeleton, principalIdentityKeys, skeleton, withSkeletons } from '../../policy/confusables';
 import { authorKeys, canonicalEmail, canonicalText, principalKeys, sharesIdentity } from '../../policy/identity';
 
 // The directory's Alice: what her approvals carry.
@@ -219,5 +220,94 @@ describe('an entry that names several people names every one of them', () => {
     'zed@example.com,@alice',
   ])('refuses Alice when she is any one of several people in one entry: %j', (entry) => {
     expect(sharesIdentity(ALICE, authorKeys(entry))).toBe(true);
+  });
+});
+
+// What the API puts into a request and into every Person: canonical keys and their UTS #39 skeletons.
+const authorOf = (entry: string) => withSkeletons(authorKeys(entry));
+const ALICE_AS_STORED = principalIdentityKeys({ emails: ['alice@example.com'], logins: ['alice'], subjects: ['00u1AbCdEf'] });
+
+describe('UTS #39 skeletons', () => {
+  it.each([
+    ['Latin is its own skeleton', 'alice', 'alice'],
+    ['Cyrillic а (U+0430)', '\u0430lice', 'alice'],
+    ['Cyrillic е (U+0435)', 'alic\u0435', 'alice'],
+    ['Greek ο (U+03BF)', 'b\u03BFb', 'bob'],
+    ['Greek α (U+03B1)', '\u03B1lice', 'alice'],
+    ['Latin alpha ɑ (U+0251)', '\u0251lice', 'alice'],
+    ['Cyrillic і (U+0456)', 'al\u0456ce', 'alice'],
+    ['dotless ı (U+0131)', 'al\u0131ce', 'alice'],
+    ['digit one for l', 'a1ice', 'alice'],
+    ['digit zero for o, case folded', 'b0b', 'bob'],
+    ['rn for m', 'rnallory', 'mallory'],
+  ])('%s: %j looks like %j', (_label, spoof, real) => {
+    expect(identitySkeleton(spoof)).toBe(identitySkeleton(real));
+  });
+
+  it.each([
+    ['alice', 'alicia'],
+    ['alice', 'alice2'],
+    ['bob', 'rob'],
+    ['alice@example.com', 'alice@example.org'],
+  ])('%j and %j are different people', (a, b) => {
+    expect(identitySkeleton(a)).not.toBe(identitySkeleton(b));
+  });
+
+  it('maps with the real confusables.txt table (m → rn, 0 → O)', () => {
+    expect(skeleton('m')).toBe('rn');
+    expect(skeleton('0')).toBe('O');
+    expect(skeleton('\u0430')).toBe('a');
+  });
+
+  it('adds a skeleton key to every email and login key, none to subjects', () => {
+    expect(withSkeletons(['email:alice@example.com', 'login:alice', 'subject:Alice'])).toEqual([
+      'email:alice@example.com',
+      'login:alice',
+      'subject:Alice',
+      `skeleton:email:${identitySkeleton('alice@example.com')}`,
+      `skeleton:login:${identitySkeleton('alice')}`,
+    ]);
+    expect(withSkeletons(withSkeletons(['login:alice']))).toEqual(withSkeletons(['login:alice']));
+    expect(withSkeletons([])).toEqual([]);
+  });
+});
+
+describe('look-alike spellings of Alice are Alice', () => {
+  it.each([
+    ['Cyrillic а in the email', '\u0430lice@example.com'],
+    ['Cyrillic а and е in the email', '\u0430lic\u0435@example.com'],
+    ['Cyrillic upper-case А in the email', '\u0410LICE@EXAMPLE.COM'],
+    ['Cyrillic о in the domain', 'alice@exampl\u0435.c\u043Em'],
+    ['Greek ο in the domain', 'alice@example.c\u03BFm'],
+    ['Greek α in the email', '\u03B1lice@example.com'],
+    ['Cyrillic і in the email', 'al\u0456ce@example.com'],
+    ['digit one for l', 'a1ice@example.com'],
+    ['Cyrillic in a name-address', 'Alice <\u0430lice@example.com>'],
+    ['Cyrillic in a trailer', 'Co-authored-by: Alice <\u0430lice+x@example.com>'],
+    ['Cyrillic in the login', '@\u0430lice'],
+    ['Greek in the login', '\u03B1lice'],
+    ['Cyrillic in a GitHub noreply login', '12345+\u0430lice@users.noreply.github.com'],
+    ['Cyrillic, second of several people', 'Zed <zed@example.com>, Alice <\u0430lice@example.com>'],
+  ])('%s: %j', (_label, spelling) => {
+    // Without skeletons the spoof is a stranger...
+    expect(sharesIdentity(ALICE, authorKeys(spelling))).toBe(false);
+    // ...with them, Alice.
+    expect(sharesIdentity(ALICE_AS_STORED, authorOf(spelling))).toBe(true);
+    expect(sharesIdentity(authorOf(spelling), ALICE_AS_STORED)).toBe(true);
+  });
+
+  it.each([
+    ['a different person', 'bob@example.com'],
+    ['a different domain', 'alice@example.org'],
+    ['a look-alike local part that is a different name', 'alicia@example.com'],
+    ['a digit appended', 'alice2@example.com'],
+    ['a subject spelled like Alice\'s login', '00u1abcdef'],
+  ])('still not Alice: %s: %j', (_label, spelling) => {
+    expect(sharesIdentity(ALICE_AS_STORED, authorOf(spelling))).toBe(false);
+  });
+
+  it('a directory identity with look-alike letters is confusable with the real one', () => {
+    expect(sharesIdentity(principalIdentityKeys({ logins: ['\u0430lice'] }), ALICE_AS_STORED)).toBe(true);
+    expect(sharesIdentity(principalIdentityKeys({ subjects: ['\u0430lice'] }), principalIdentityKeys({ subjects: ['alice'] }))).toBe(false);
   });
 });
