@@ -3,6 +3,7 @@
 // segregation-of-duties policy must stop start-up rather than quietly weaken the gate.
 
 import { parseDuration } from './duration';
+import { globMatches } from './glob';
 import { canonicalGlob, canonicalName, isGlob, type KnownNames, nameMatches, resolveName } from './names';
 import type { AppliedRule, DeployerSpec, TierRule } from './types';
 
@@ -208,6 +209,7 @@ export function validatePolicy(
     if (service && environment && tier && deployer) rules.push({ service, environment, tier, deployer });
   });
 
+  hiddenRules(check, rules);
   const environments = knownNames(check, 'environments', 'environment', root.environments, rules);
   const services = knownNames(check, 'services', 'service', root.services, rules);
 
@@ -322,6 +324,27 @@ function knownNames(
   });
   const allowUnknown = list.includes('*') || (field === 'service' ? !listed : names.length === 0);
   return { names, allowUnknown, listed };
+}
+
+/**
+ * Refuses a rule that canonical comparison hides behind an earlier one which, compared letter
+ * for letter, did not match it: with `web-*` first, `webhooks` is `web-hooks` and would quietly
+ * take the earlier rule's tier. The author must say which rule is meant by ordering them.
+ */
+function hiddenRules(check: Checker, rules: PolicyRule[]): void {
+  const fieldCovers = (pattern: string, name: string, matches: (p: string, n: string) => boolean) =>
+    /^\*+$/.test(pattern) || (!isGlob(name) && matches(pattern, name));
+  const covers = (earlier: PolicyRule, later: PolicyRule, matches: (p: string, n: string) => boolean) =>
+    fieldCovers(earlier.service, later.service, matches) && fieldCovers(earlier.environment, later.environment, matches);
+  rules.forEach((later, j) => {
+    const i = rules.slice(0, j).findIndex((earlier) => covers(earlier, later, nameMatches) && !covers(earlier, later, globMatches));
+    if (i < 0) return;
+    const earlier = rules[i];
+    check.fail(`rules[${j}]`,
+      `rules[${i}] (service ${earlier.service}, environment ${earlier.environment}) matches every request this rule names ` +
+        `(service ${later.service}, environment ${later.environment}), because names are compared canonically (case, spaces, ` +
+        `punctuation and Unicode form do not count); put rules[${j}] before rules[${i}], or narrow rules[${i}]`);
+  });
 }
 
 export class NameError extends Error {

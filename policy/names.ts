@@ -2,6 +2,17 @@
 // configured name only in case, spaces, punctuation or Unicode form is the same name: it must
 // meet the same rule, never fall through to a laxer one. Pure: no I/O.
 
+/** Case, Unicode form and invisible characters folded: what no reader of a name can see. */
+function fold(name: string): string {
+  return name
+    .normalize('NFKC')
+    .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+    // Upper then lower folds more than lower alone: ß → SS → ss, ς → Σ → σ.
+    .toUpperCase()
+    .toLowerCase()
+    .normalize('NFKC');
+}
+
 /**
  * The key two names are compared by: NFKC (fullwidth and compatibility forms), without
  * default-ignorable code points (zero-width joiners, fillers), case-folded, and only letters
@@ -9,14 +20,7 @@
  * all key to `production`.
  */
 export function canonicalName(name: string): string {
-  return name
-    .normalize('NFKC')
-    .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
-    // Upper then lower folds more than lower alone: ß → SS → ss, ς → Σ → σ.
-    .toUpperCase()
-    .toLowerCase()
-    .normalize('NFKC')
-    .replace(/[^\p{L}\p{N}]/gu, '');
+  return fold(name).replace(/[^\p{L}\p{N}]/gu, '');
 }
 
 const WILDCARD = /([*?])/;
@@ -31,16 +35,38 @@ export function canonicalGlob(pattern: string): string {
 
 export const isGlob = (pattern: string): boolean => /[*?]/.test(pattern);
 
+/** `*` any run of characters, `?` one, everything else literal. */
+function globRegExp(pattern: string): RegExp {
+  const source = pattern
+    .split(WILDCARD)
+    .map((piece) => (piece === '*' ? '.*' : piece === '?' ? '.' : piece.replace(/[.+^${}()|[\]\\*?]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`, 'u');
+}
+
 /**
  * Does the name match the rule's glob, compared canonically? `*` is any run of letters and
  * digits, `?` exactly one: `pay-*` matches `pay-api`, `Pay_API` and `payapi` alike.
  */
 export function nameMatches(pattern: string, name: string): boolean {
-  const source = canonicalGlob(pattern)
-    .split(WILDCARD)
-    .map((piece) => (piece === '*' ? '.*' : piece === '?' ? '.' : piece.replace(/[.+^${}()|[\]\\*?]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${source}$`, 'u').test(canonicalName(name));
+  return globRegExp(canonicalGlob(pattern)).test(canonicalName(name));
+}
+
+/** Folded as `canonicalName` is, but each run of spaces and punctuation kept as one `-`, trimmed at the ends. */
+function separatedName(name: string, keepWildcards: boolean): string {
+  return fold(name)
+    .replace(keepWildcards ? /[^\p{L}\p{N}*?]+/gu : /[^\p{L}\p{N}]+/gu, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * Does a pipeline's scope cover the name? A scope grants access, so it never matches more than
+ * its author wrote: the name must match canonically (case and Unicode form do not count) and
+ * with its separators where the scope has them, so `web-*` covers `WEB_api` but not
+ * `webhooks`, though the two are one name to `nameMatches`.
+ */
+export function scopeMatches(pattern: string, name: string): boolean {
+  return nameMatches(pattern, name) && globRegExp(separatedName(pattern, true)).test(separatedName(name, false));
 }
 
 /** The names a policy knows for environments (or services), and whether others are allowed. */

@@ -4,7 +4,7 @@
 
 import { parse } from 'yaml';
 import { NameError, PolicyError, resolveRequestNames, resolveRule, validatePolicy } from '../../policy/config';
-import { canonicalGlob, canonicalName, nameMatches, resolveName } from '../../policy/names';
+import { canonicalGlob, canonicalName, nameMatches, resolveName, scopeMatches } from '../../policy/names';
 
 const TIERS = `
 tiers:
@@ -98,6 +98,27 @@ describe('nameMatches: rule globs match canonically', () => {
   it('canonicalises only the literal parts of a glob', () => {
     expect(canonicalGlob('Pay-*')).toBe('pay*');
     expect(canonicalGlob('*-API-?')).toBe('*api?');
+  });
+});
+
+describe('scopeMatches: a pipeline scope covers other spellings, never other names', () => {
+  it.each<[string, string, boolean]>([
+    ['production', 'production', true],
+    ['production', 'PRODUCTION', true],
+    ['Production', 'production', true],
+    ['production', 'production.', true],
+    ['production', 'ｐｒｏｄｕｃｔｉｏｎ', true],
+    ['production', 'production-eu', false],
+    ['web-*', 'web-api', true],
+    ['web-*', 'WEB_API', true],
+    ['web-*', 'Web.Api', true],
+    ['web-*', 'webhooks', false], // one name to the rules, but the scope's author wrote the separator
+    ['web-*', 'old-web-api', false],
+    ['*', 'anything', true],
+    ['*-staging', 'eu_staging', true],
+    ['*-staging', 'preprodstaging', false],
+  ])('scope %j covers %j: %s', (pattern, name, expected) => {
+    expect(scopeMatches(pattern, name)).toBe(expected);
   });
 });
 
@@ -210,6 +231,24 @@ rules:
 });
 
 describe('validatePolicy: environments and services', () => {
+  it('keeps a rule that an earlier one already hid letter for letter (the first match wins)', () => {
+    expect(() => load(`${TIERS}
+rules:
+  - { tier: low }
+  - { service: pay-api, environment: production, tier: high }
+`)).not.toThrow();
+  });
+
+  it('accepts a specific rule placed before the glob that would hide it', () => {
+    const policy = load(`${TIERS}
+rules:
+  - { service: webhooks, tier: critical }
+  - { service: "web-*", tier: low }
+  - { tier: low }
+`);
+    expect(resolveRule(policy, 'WebHooks', 'x')).toMatchObject({ tier: 'critical' });
+  });
+
   it('accepts the CONTRACT.md form, whose environments are the names its rules use', () => {
     const policy = load(ISSUE_YAML);
     expect(policy.services).toEqual({ names: [], allowUnknown: true, listed: false });
@@ -279,6 +318,12 @@ rules:
   - { environment: "*-*", tier: high }
   - { tier: low }
 `, 'rules[0].environment: "*-*" has no letters or digits outside its wildcards'],
+    ['a rule that canonical comparison hides behind an earlier glob', `${TIERS}
+rules:
+  - { service: "web-*", tier: low }
+  - { service: webhooks, tier: critical }
+  - { tier: low }
+`, 'rules[1]: rules[0] (service web-*, environment *) matches every request this rule names (service webhooks'],
   ])('refuses %s, naming the key', (_label, yaml, expected) => {
     expect(problemsOf(yaml).join('\n')).toContain(expected);
   });
