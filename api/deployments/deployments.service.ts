@@ -1,10 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
-  ApplicationFailure,
   Client,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { createHash, randomUUID } from 'node:crypto';
@@ -13,7 +11,6 @@ import { NameError, RuleError, resolveRequestNames, resolveRule } from '../../po
 import { checkReview } from '../../policy/gate';
 import { configuredSpelling, scopeMatches } from '../../policy/names';
 import { authorKeys } from '../../policy/identity';
-import { TOO_MANY_REFUSALS, tooManyRefusalsDetail } from '../../policy/refusals';
 import {
   isTerminal,
   workflowIdFor,
@@ -342,8 +339,7 @@ export class DeploymentsService {
 
   /**
    * Sends an answer to the gate. The workflow decides and records it; a refusal comes back as
-   * a problem document with the gate's own reason. A principal that may not see the deployment
-   * gets 404 before anything reaches the gate, so no answer (a refusal included) shows it.
+   * a problem document with the gate's own reason.
    */
   private async answer(
     actor: Actor,
@@ -353,18 +349,10 @@ export class DeploymentsService {
     data: Record<string, unknown> = {},
   ): Promise<DeploymentView> {
     let answer: GateAnswer;
-    await this.visibleRow(actor, id);
     try {
       answer = await this.temporal.withDeadline(Date.now() + this.options.answerTimeoutMs, () => send(this.handle(id)));
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) {
-      const turnedAway = tooManyRefusals(err);
-      if (turnedAway) {
-        // The gate no longer hears this principal's refused attempts; the trail still keeps each.
-        const detail = tooManyRefusalsDetail(actor.id, turnedAway.refused, id);
-        await this.audit.record({ type: `${kind}.refused`, actor: actor.id, deploymentId: id, outcome: 'refused', reason: 'TOO_MANY_REFUSALS', data: { detail, gateReason: turnedAway.reason, ...data } });
-        throw new Problem(429, 'too-many-refusals', detail, { reason: 'TOO_MANY_REFUSALS', refused: turnedAway.refused });
-      }
         this.logger.warn(`deployment ${id}: the gate did not answer the ${kind} (${(err as Error).message})`);
         throw new Problem(503, 'gate-unavailable',
           `the gate of deployment ${id} did not answer within ${this.options.answerTimeoutMs / 1000} s (${(err as Error).message}); ` +
@@ -405,18 +393,6 @@ export class DeploymentsService {
 }
 
 function assertSameRequest(request: DeploymentRequest, body: CreateDeploymentBody): void {
-/** The gate's update validator turned the answer away: the principal's refusals are used up. */
-function tooManyRefusals(err: unknown): { refused: number; reason?: string } | undefined {
-  if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure) || err.cause.type !== TOO_MANY_REFUSALS) {
-    return undefined;
-  }
-  const [details] = (err.cause.details ?? []) as Array<{ refused?: unknown; reason?: unknown } | undefined>;
-  return {
-    refused: typeof details?.refused === 'number' ? details.refused : 0,
-    reason: typeof details?.reason === 'string' ? details.reason : undefined,
-  };
-}
-
   const same =
     request.service === body.service &&
     request.environment === body.environment &&
