@@ -6,14 +6,16 @@ import { AuditEventEntity } from './entities/audit-event.entity';
 import { DeployRunEntity } from './entities/deploy-run.entity';
 import { DeploymentEntity } from './entities/deployment.entity';
 import { EvidenceRecordEntity } from './entities/evidence-record.entity';
+import { PrincipalIdentityEntity } from './entities/principal-identity.entity';
 import { PrincipalEntity } from './entities/principal.entity';
 import { TokenEntity } from './entities/token.entity';
 import { InitialSchema1764547200000 } from './migrations/1764547200000-initial-schema';
 import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidence-records';
+import { PrincipalIdentities1764900000000 } from './migrations/1764900000000-principal-identities';
 import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deploy-run-outcomes';
 
-export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity];
-export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, DeployRunOutcomes1764950000000];
+export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity];
+export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000];
 
 export function createDataSource(url: string, options: { poolSize?: number } = {}): DataSource {
   return new DataSource({

@@ -1,6 +1,7 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { Request } from 'express';
 import type { Role, Scope } from '../../database/entities/principal.entity';
+import { withSkeletons } from '../../policy/confusables';
 import type { Person } from '../../policy/types';
 
 /** Who is calling, as authentication established it. Never taken from a request body. */
@@ -16,7 +17,8 @@ export interface Actor {
 }
 
 export function asPerson(actor: Actor): Person {
-  return { id: actor.id, identities: actor.identityKeys, groups: actor.groups };
+  // Skeletons too (stored ones may predate a newer confusables table): a look-alike author is this person.
+  return { id: actor.id, identities: withSkeletons(actor.identityKeys), groups: actor.groups };
 }
 
 export const PUBLIC_ROUTE = 'countersign:public';

@@ -10,6 +10,7 @@ import type { DataSource } from 'typeorm';
 import { NameError, RuleError, resolveRequestNames, resolveRule } from '../../policy/config';
 import { checkReview } from '../../policy/gate';
 import { configuredSpelling, scopeMatches } from '../../policy/names';
+import { withSkeletons } from '../../policy/confusables';
 import { authorKeys } from '../../policy/identity';
 import {
   isTerminal,
@@ -147,7 +148,8 @@ export class DeploymentsService {
 
     // Authors and the person who triggered the pipeline, resolved to people where the directory
     // knows them; their raw identities stay excluded too, whoever claims them later.
-    const identities = [...new Set([...body.change.authors, ...(body.change.requestedBy ? [body.change.requestedBy] : [])].flatMap(authorKeys))];
+    // Look-alike spellings (UTS #39 skeletons) stand for the real person: see policy/confusables.ts.
+    const identities = withSkeletons([...new Set([...body.change.authors, ...(body.change.requestedBy ? [body.change.requestedBy] : [])].flatMap(authorKeys))]);
     if (identities.length === 0) throw invalid('change.authors must name at least one author by email or login');
     const claimants = await this.principals.findByIdentityKeys(identities);
 

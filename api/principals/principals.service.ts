@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import { type DataSource, type EntityManager, In, QueryFailedError } from 'typeorm';
+import { PrincipalIdentityEntity } from '../../database/entities/principal-identity.entity';
 import { PrincipalEntity, type Role, type Scope } from '../../database/entities/principal.entity';
 import { TokenEntity } from '../../database/entities/token.entity';
 import { parseDuration } from '../../policy/duration';
-import { principalKeys } from '../../policy/identity';
+import { principalIdentityKeys } from '../../policy/confusables';
 import { rowToPrincipal } from '../auth/auth.service';
 import { hashSecret, newSecret, newTokenId } from '../auth/secrets';
 import { conflict, invalid, notFound } from '../problem';
@@ -52,45 +53,134 @@ function tokenView(token: TokenEntity) {
 const scopesOf = (scopes?: Array<Partial<Scope>>): Scope[] =>
   (scopes ?? []).map((scope) => ({ service: scope.service ?? '*', environment: scope.environment ?? '*' }));
 
+type Identities = { emails?: string[]; logins?: string[]; subjects?: string[] };
+
+const principalExists = (id: string) =>
+  conflict('principal-exists', `principal ${id} already exists; PATCH /v1/principals/${id} to change it`, { principal: id });
+
+/** Which of the caller's own identities a key stands for, in the words they used. */
+function identityFor(key: string, identities: Identities): string {
+  const kinds: Array<[keyof Identities, string]> = [['emails', 'email'], ['logins', 'login'], ['subjects', 'subject']];
+  for (const [field, kind] of kinds) {
+    for (const identity of identities[field] ?? []) {
+      if (principalIdentityKeys({ [field]: [identity] }).includes(key)) return `${kind} ${identity}`;
+    }
+  }
+  return key;
+}
+
+/**
+ * 409 naming each identity taken and the principal that holds it (only admins manage
+ * principals, and they may read the directory). A skeleton key is a look-alike (UTS #39).
+ */
+function identityTaken(holders: Array<{ key: string; principalId: string }>, identities: Identities) {
+  const parts = holders.map(({ key, principalId }) => {
+    const identity = identityFor(key, identities);
+    return key.startsWith('skeleton:')
+      ? `${identity} looks like an identity of principal ${principalId} (Unicode confusables, UTS #39)`
+      : `${identity} already belongs to principal ${principalId}`;
+  });
+  return conflict(
+    'identity-taken',
+    `${parts.join('; ')}. One identity names one person, or an author could approve as her second principal: ` +
+      `remove it from this request, or PATCH /v1/principals/${holders[0].principalId} to take it from there first`,
+    {
+      identities: holders.map(({ key, principalId }) => ({ identity: identityFor(key, identities), key, principal: principalId })),
+    },
+  );
+}
+
+const raceLost = (id: string) =>
+  conflict('identity-taken', `an identity of principal ${id} was claimed or released by another request at the same moment; GET /v1/principals and retry`);
+
+/**
+ * A unique violation that slipped past the insert-or-nothing paths (a retry, an older writer)
+ * is still a conflict, never a 500.
+ */
+async function uniqueOr409<T>(id: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof QueryFailedError && (err.driverError as { code?: string })?.code === '23505') {
+      const constraint = (err.driverError as { constraint?: string }).constraint ?? '';
+      if (constraint === 'principals_pkey') throw principalExists(id);
+      throw raceLost(id);
+    }
+    // Two edits that each take an identity the other gives up can deadlock; PostgreSQL ends one.
+    if (err instanceof QueryFailedError && ['40P01', '40001'].includes((err.driverError as { code?: string })?.code ?? '')) {
+      throw raceLost(id);
+    }
+    throw err;
+  }
+}
+
 @Injectable()
 export class PrincipalsService {
   constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
 
-  /** One identity belongs to one person: otherwise "not the author" could be dodged. */
-  private async assertIdentitiesFree(keys: string[], exceptId?: string, manager = this.db.manager): Promise<void> {
+  /**
+   * One identity belongs to one person: otherwise "not the author" could be dodged. The database
+   * decides, not a check before the write: `principal_identities.key` is a primary key, so of two
+   * concurrent claims of one key exactly one commits (the other waits for it, then finds the key
+   * taken). Replaces the principal's claims inside the caller's transaction.
+   */
+  private async claimIdentities(manager: EntityManager, principalId: string, keys: string[], identities: Identities): Promise<void> {
+    // Give up what is no longer claimed; keep (never delete and re-insert) what still is.
+    const release = manager.createQueryBuilder().delete().from(PrincipalIdentityEntity).where('principal_id = :principalId', { principalId });
+    if (keys.length > 0) release.andWhere('key NOT IN (:...keys)', { keys });
+    await release.execute();
     if (keys.length === 0) return;
-    const rows = (await manager.query(
-      `SELECT id, identity_keys FROM principals WHERE identity_keys && $1::text[] AND id <> $2`,
-      [keys, exceptId ?? ''],
-    )) as Array<{ id: string; identity_keys: string[] }>;
-    if (rows.length > 0) {
-      const taken = rows[0].identity_keys.filter((key) => keys.includes(key));
-      throw conflict('identity-taken', `${taken.join(', ')} already belongs to principal ${rows[0].id}; one identity names one person`);
-    }
+    // One order for every writer, so that two claims wait for each other rather than deadlock.
+    const sorted = [...keys].sort();
+    const inserted = await manager
+      .createQueryBuilder()
+      .insert()
+      .into(PrincipalIdentityEntity)
+      .values(sorted.map((key) => ({ key, principalId })))
+      .orIgnore()
+      .returning(['key'])
+      .execute();
+    const claimed = new Set((inserted.raw as Array<{ key: string }>).map((row) => row.key));
+    const conflicting = sorted.filter((key) => !claimed.has(key));
+    if (conflicting.length === 0) return;
+    const holders = await manager.find(PrincipalIdentityEntity, { where: { key: In(conflicting) }, order: { key: 'ASC' } });
+    const others = holders.filter((holder) => holder.principalId !== principalId);
+    if (others.length > 0) throw identityTaken(others, identities);
+    // A key that was taken at the insert and is free now: the other writer just let it go.
+    if (holders.length < conflicting.length) throw raceLost(principalId);
   }
 
   async create(input: PrincipalInput): Promise<{ principal: PrincipalEntity; token: string; tokenId: string }> {
-    const identityKeys = principalKeys(input);
-    return this.db.transaction(async (manager) => {
-      if (await manager.findOne(PrincipalEntity, { where: { id: input.id } })) {
-        throw conflict('principal-exists', `principal ${input.id} already exists; PATCH /v1/principals/${input.id} to change it`);
-      }
-      await this.assertIdentitiesFree(identityKeys, undefined, manager);
-      const principal = manager.create(PrincipalEntity, {
-        id: input.id,
-        displayName: input.displayName ?? input.id,
-        emails: input.emails ?? [],
-        logins: input.logins ?? [],
-        subjects: input.subjects ?? [],
-        identityKeys,
-        roles: input.roles,
-        groups: input.groups ?? [],
-        scopes: scopesOf(input.scopes),
-      });
-      await manager.save(principal);
-      const { token, tokenId } = await this.issueToken(manager.connection, input.id, undefined, manager);
-      return { principal, token, tokenId };
-    });
+    const identityKeys = principalIdentityKeys(input);
+    return uniqueOr409(input.id, () =>
+      this.db.transaction(async (manager) => {
+        // Insert-or-nothing, not find-then-save: of concurrent creates of one id, one inserts and
+        // the others (waiting on its row) find it there, whatever the timing.
+        const inserted = await manager
+          .createQueryBuilder()
+          .insert()
+          .into(PrincipalEntity)
+          .values({
+            id: input.id,
+            displayName: input.displayName ?? input.id,
+            emails: input.emails ?? [],
+            logins: input.logins ?? [],
+            subjects: input.subjects ?? [],
+            identityKeys,
+            roles: input.roles,
+            groups: input.groups ?? [],
+            scopes: scopesOf(input.scopes),
+          })
+          .orIgnore()
+          .returning(['id'])
+          .execute();
+        if ((inserted.raw as unknown[]).length === 0) throw principalExists(input.id);
+        await this.claimIdentities(manager, input.id, identityKeys, input);
+        const principal = await manager.findOneByOrFail(PrincipalEntity, { id: input.id });
+        const { token, tokenId } = await this.issueToken(manager.connection, input.id, undefined, manager);
+        return { principal, token, tokenId };
+      }),
+    );
   }
 
   async list(): Promise<PrincipalEntity[]> {
@@ -104,19 +194,25 @@ export class PrincipalsService {
   }
 
   async update(id: string, patch: PrincipalPatch): Promise<PrincipalEntity> {
-    const principal = await this.get(id);
-    const next = {
-      displayName: patch.displayName ?? principal.displayName,
-      emails: patch.emails ?? principal.emails,
-      logins: patch.logins ?? principal.logins,
-      subjects: patch.subjects ?? principal.subjects,
-      roles: patch.roles ?? principal.roles,
-      groups: patch.groups ?? principal.groups,
-      scopes: patch.scopes ? scopesOf(patch.scopes) : principal.scopes,
-    };
-    const identityKeys = principalKeys(next);
-    await this.assertIdentitiesFree(identityKeys, id);
-    await this.db.getRepository(PrincipalEntity).update({ id }, { ...next, identityKeys });
+    await uniqueOr409(id, () =>
+      this.db.transaction(async (manager) => {
+        // The row lock serialises edits of one principal; the identities table, edits of two.
+        const principal = await manager.findOne(PrincipalEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
+        if (!principal) throw notFound(`no principal ${id}; GET /v1/principals lists them`);
+        const next = {
+          displayName: patch.displayName ?? principal.displayName,
+          emails: patch.emails ?? principal.emails,
+          logins: patch.logins ?? principal.logins,
+          subjects: patch.subjects ?? principal.subjects,
+          roles: patch.roles ?? principal.roles,
+          groups: patch.groups ?? principal.groups,
+          scopes: patch.scopes ? scopesOf(patch.scopes) : principal.scopes,
+        };
+        const identityKeys = principalIdentityKeys(next);
+        await this.claimIdentities(manager, id, identityKeys, next);
+        await manager.update(PrincipalEntity, { id }, { ...next, identityKeys });
+      }),
+    );
     return this.get(id);
   }
 
