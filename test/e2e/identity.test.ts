@@ -156,3 +156,50 @@ describe('who else is excluded', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'approval.refused', actor: 'alice', outcome: 'refused', reason: 'AUTHOR' }));
   });
 });
+
+describe('an author entry that names several people excludes every one of them', () => {
+  it.each<[string, string]>([
+    ['two name-addresses, Alice first', 'Alice <alice@example.com>, Zed <zed@example.com>'],
+    ['two name-addresses, Alice last', 'Zed <zed@example.com>, Alice <alice@example.com>'],
+    ['semicolon separated', 'zed@example.com; alice@example.com'],
+    ['a bare address beside a name-address', 'Zed <zed@example.com> alice@example.com'],
+    ['an address in the display name', '"alice@example.com" <zed@example.com>'],
+    ['a trailer naming two people', 'Co-authored-by: Zed <zed@example.com>, Alice <alice@example.com>'],
+  ])('refuses alice when she is one of several people in one entry: %s', async (_label, entry) => {
+    const deployment = await request({ authors: [entry] });
+    expectAuthorRefusal(await approve(alice, deployment));
+    expect((await approve(bob, deployment)).status).toBe(200);
+  });
+});
+
+describe('a look-alike spelling of an author excludes the real person (UTS #39)', () => {
+  it.each<[string, string]>([
+    ['Cyrillic а in her email', '\u0430lice@example.com'],
+    ['Cyrillic А, upper case', '\u0410LICE@EXAMPLE.COM'],
+    ['Greek ο in her domain', 'alice@example.c\u03BFm'],
+    ['Greek α in a name-address', 'Alice <\u03B1lice@example.com>'],
+    ['Cyrillic е in a trailer', 'Co-authored-by: Alice <alic\u0435@example.com>'],
+    ['Cyrillic і in her login', '@al\u0456ce-gh'],
+    ['Cyrillic а in her GitHub noreply address', '12345+\u0430lice-gh@users.noreply.github.com'],
+    ['digit one for l', 'a1ice@example.com'],
+  ])('refuses alice when the change names her as %s', async (_label, spelling) => {
+    const deployment = await request({ authors: [spelling] });
+    expectAuthorRefusal(await approve(alice, deployment));
+    expect((await approve(bob, deployment)).status).toBe(200);
+  });
+
+  it('refuses a principal created after the request whose email an author spelled with look-alike letters', async () => {
+    // Nobody claims the spoof when the change is requested: only the approver's own keys can match it.
+    const deployment = await request({ authors: ['yur\u0456@example.com'] });
+    const yuri = await createPrincipal(http, admin, { id: 'yuri', roles: ['approver'], emails: ['yuri@example.com'] });
+    const response = await approve(yuri, deployment);
+    expect(response.status).toBe(403);
+    expect(response.body.reason).toBe('AUTHOR');
+  });
+
+  it('refuses alice when the pipeline was triggered by a look-alike of her', async () => {
+    const deployment = await request({ authors: ['bob@example.com'], requestedBy: '\u0430lice@example.com' });
+    expectAuthorRefusal(await approve(alice, deployment));
+    expect((await approve(carol, deployment)).status).toBe(200);
+  });
+});
