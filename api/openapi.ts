@@ -172,7 +172,7 @@ export function openApiDocument(): OpenAPIObject {
           summary: 'Request a deployment (pipeline)',
           description: 'The tier comes from the policy for the service and environment, never from the request; `minimumTier` can only make it stricter. The same `requestId` again answers the same deployment with 200.',
           requestBody: body('CreateDeployment'),
-          responses: { '201': ok('created, PENDING', ref('Deployment')), '200': ok('the deployment this requestId already names', ref('Deployment')), '403': problem('missing role, or outside the pipeline\'s scopes'), '409': problem('requestId reused for a different deployment'), '422': problem('invalid body, or no policy rule matches'), '400': problem('not JSON'), '503': problem('Temporal unavailable; retry with the same requestId') },
+          responses: { '201': ok('created, PENDING', ref('Deployment')), '200': ok('the deployment this requestId already names', ref('Deployment')), '403': problem('missing role, or outside the pipeline\'s scopes'), '409': problem('requestId reused for a different deployment'), '422': problem('invalid body, an environment (or listed service) the policy does not know (unknown-environment, naming the known ones), or no policy rule matches'), '400': problem('not JSON'), '503': problem('Temporal unavailable; retry with the same requestId') },
         },
         get: {
           summary: 'List deployments, newest first',
