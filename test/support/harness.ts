@@ -50,6 +50,15 @@ export interface HarnessOptions {
    * TEMPORAL_TLS_*, TEMPORAL_API_KEY); the suite's plaintext dev server without.
    */
   temporalEnv?: Record<string, string>;
+  /**
+   * `host:port` through which the API (or the worker) reaches PostgreSQL instead of directly,
+   * e.g. a TcpProxy's `hostPort` (test/support/tcp-proxy.ts) so a test can cut that link alone.
+   * `dataSource` stays direct, for the test's own reads.
+   */
+  apiDatabaseVia?: string;
+  workerDatabaseVia?: string;
+  /** The task queue (default: a fresh one); a worker run as its own process polls the default. */
+  taskQueue?: string;
 }
 
 export interface Harness {
@@ -78,6 +87,14 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   await adminQuery(pgServer, `CREATE DATABASE ${database} TEMPLATE ${process.env.COUNTERSIGN_TEST_TEMPLATE}`);
   const databaseUrl = databaseUrlFor(pgServer, database);
   const dataSource = await openDatabase(databaseUrl, { poolSize: 5 });
+  const via = (hostPort?: string) => {
+    if (!hostPort) return Promise.resolve(dataSource);
+    const url = new URL(databaseUrl);
+    url.host = hostPort;
+    return openDatabase(url.toString(), { poolSize: 5 });
+  };
+  const apiDataSource = await via(options.apiDatabaseVia);
+  const workerDataSource = await via(options.workerDatabaseVia);
 
   const dir = mkdtempSync(path.join(tmpdir(), 'countersign-harness-'));
   const policyFile = path.join(dir, 'countersign.yaml');
@@ -89,14 +106,14 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   const secured = readTemporalConnectionSettings(options.temporalEnv ?? {});
   const connection = await connectTemporal(address, secured, 10_000);
   const temporal = new Client({ connection, namespace: 'default' });
-  const taskQueue = `countersign-test-${randomBytes(4).toString('hex')}`;
+  const taskQueue = options.taskQueue ?? `countersign-test-${randomBytes(4).toString('hex')}`;
   const adminToken = `admin-${randomBytes(16).toString('hex')}`;
 
   // A restarted API comes back on the same port, as a real restart would.
   let apiPort = 0;
   const startApi = () =>
     createApiServer({
-      dataSource,
+      dataSource: apiDataSource,
       temporal,
       policy,
       evidenceKey,
@@ -117,7 +134,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       temporalAddress: address,
       temporalConnection: secured,
       namespace: 'default',
-      dataSource,
+      dataSource: workerDataSource,
       policy: () => policy.current(),
       taskQueue,
       workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE,
@@ -162,6 +179,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       await stopWorker();
       await api.close();
       await connection.close();
+      for (const source of new Set([apiDataSource, workerDataSource])) if (source !== dataSource) await source.destroy().catch(() => undefined);
       await dataSource.destroy();
       await adminQuery(pgServer, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
     },
