@@ -34,7 +34,7 @@ export interface Policy {
   tiers: Record<string, TierRule>;
   deployers: Record<string, DeployerSpec>;
   rules: PolicyRule[];
-  /** The environments requests may name: `environments:`, else the rules' literal names. */
+  /** The environments requests may name: `environments:`, else those the rules name (or match by a glob). */
   environments: KnownNames;
   /** The services requests may name: `services:`, else any (the rules' literal names spelled as configured). */
   services: KnownNames;
@@ -277,6 +277,7 @@ function knownNames(
     check.fail(key, `must list at least one ${field}, or "*" to allow any`);
   }
   const names: string[] = [];
+  const patterns: string[] = [];
   const seen = new Map<string, { spelling: string; where: string }>();
   const note = (where: string, spelling: string, canonical: string) => {
     const earlier = seen.get(canonical);
@@ -311,9 +312,12 @@ function knownNames(
       check.fail(where, `${JSON.stringify(pattern)} has no letters or digits outside its wildcards, so it would match any ${field}; write "*" for that`);
       return;
     }
-    if (pattern === '*') return;
+    if (/^\*+$/.test(pattern)) return;
     note(where, pattern, canonical);
-    if (isGlob(pattern)) return;
+    if (isGlob(pattern)) {
+      if (!listed && !patterns.includes(pattern)) patterns.push(pattern);
+      return;
+    }
     if (listed) {
       if (!list.some((name) => name !== '*' && canonicalName(name) === canonical)) {
         check.fail(where, `names ${field} ${pattern}, which ${key} does not list (${list.join(', ')}); add it there`);
@@ -323,7 +327,7 @@ function knownNames(
     }
   });
   const allowUnknown = list.includes('*') || (field === 'service' ? !listed : names.length === 0);
-  return { names, allowUnknown, listed };
+  return { names, patterns: allowUnknown ? [] : patterns, allowUnknown, listed };
 }
 
 /**

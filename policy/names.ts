@@ -73,6 +73,8 @@ export function scopeMatches(pattern: string, name: string): boolean {
 export interface KnownNames {
   /** The configured spellings. */
   names: string[];
+  /** Globs the rules name (`prod-*`) when the policy lists no names: a name they match is known, as given. */
+  patterns: string[];
   /** Names outside `names` are taken as given (`"*"` in the list, or nothing to check against). */
   allowUnknown: boolean;
   /** Whether the policy lists them itself (`environments:` / `services:`). */
@@ -89,17 +91,19 @@ export type NameResolution = { ok: true; name: string } | { ok: false; detail: s
 
 /**
  * The configured spelling of a requested name: the known name it equals canonically. A name
- * that equals none is taken as given only when the policy allows unknown names.
+ * that equals none is taken as given only when a rule's glob names it or the policy allows
+ * unknown names.
  */
 export function resolveName(kind: 'environment' | 'service', requested: string, known: KnownNames): NameResolution {
   const found = configuredSpelling(requested, known.names);
   if (found !== undefined) return { ok: true, name: found };
-  if (known.allowUnknown) return { ok: true, name: requested };
+  if (known.allowUnknown || known.patterns.some((pattern) => nameMatches(pattern, requested))) return { ok: true, name: requested };
   const list = kind === 'environment' ? 'environments' : 'services';
+  const globs = known.patterns.length > 0 ? ` (and names matching ${known.patterns.join(', ')})` : '';
   return {
     ok: false,
     detail:
-      `${kind} ${JSON.stringify(requested)} is not one the policy knows; known ${list}: ${known.names.join(', ')}. ` +
+      `${kind} ${JSON.stringify(requested)} is not one the policy knows; known ${list}: ${known.names.join(', ')}${globs}. ` +
       `Use one of them (case, spaces and punctuation do not matter), or ask an admin to add it to \`${list}:\` in the policy ` +
       `(or add "*" to \`${list}:\` to allow ${list} the policy does not list)`,
   };

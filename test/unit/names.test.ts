@@ -154,7 +154,7 @@ describe('resolveRequestNames: requests take the configured spelling, unknown en
 
   it('refuses an environment the rules do not name, listing the known ones', () => {
     const policy = load(ISSUE_YAML);
-    expect(policy.environments).toEqual({ names: ['production'], allowUnknown: false, listed: false });
+    expect(policy.environments).toEqual({ names: ['production'], patterns: [], allowUnknown: false, listed: false });
     let error: unknown;
     try {
       resolveRequestNames(policy, { service: 'web', environment: 'prod' });
@@ -192,7 +192,22 @@ rules:
     expect(resolveRule(policy, 'web', 'PRODUCTION')).toMatchObject({ tier: 'high' });
   });
 
-  it('allows any environment when the policy names none (only globs)', () => {
+  it('knows the names a rule\'s glob matches, taken as given, when environments: is not listed', () => {
+    const policy = load(`${TIERS}
+rules:
+  - { environment: "prod-*", tier: critical }
+  - { environment: staging, tier: low }
+  - { tier: low }
+`);
+    expect(resolveRequestNames(policy, { service: 'web', environment: 'prod-eu' }).environment).toBe('prod-eu');
+    expect(resolveRule(policy, 'web', 'PROD_EU')).toMatchObject({ tier: 'critical' });
+    expect(resolveRequestNames(policy, { service: 'web', environment: 'Staging' }).environment).toBe('staging');
+    expect(() => resolveRequestNames(policy, { service: 'web', environment: 'dev' })).toThrow(
+      /known environments: staging \(and names matching prod-\*\)/,
+    );
+  });
+
+  it('allows any environment when the policy names none', () => {
     const policy = load(`${TIERS}
 rules:
   - { service: "pay-*", tier: high }
@@ -224,7 +239,7 @@ rules:
   });
 
   it('resolveName answers the known spelling, or why not', () => {
-    const known = { names: ['production'], allowUnknown: false, listed: true };
+    const known = { names: ['production'], patterns: [], allowUnknown: false, listed: true };
     expect(resolveName('environment', 'Production', known)).toEqual({ ok: true, name: 'production' });
     expect(resolveName('environment', '...', known)).toMatchObject({ ok: false });
   });
@@ -251,7 +266,7 @@ rules:
 
   it('accepts the CONTRACT.md form, whose environments are the names its rules use', () => {
     const policy = load(ISSUE_YAML);
-    expect(policy.services).toEqual({ names: [], allowUnknown: true, listed: false });
+    expect(policy.services).toEqual({ names: [], patterns: [], allowUnknown: true, listed: false });
   });
 
   it.each<[string, string, string]>([
