@@ -4,10 +4,16 @@
 // 409 problem+json naming the identity and who holds it.
 // HTTP API, real PostgreSQL, real Temporal, real worker.
 
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { MIGRATIONS, openDatabase } from '../../database/data-source';
+import { PrincipalIdentities1764900000000 } from '../../database/migrations/1764900000000-principal-identities';
+import { identitySkeleton } from '../../policy/confusables';
 import { canonicalEmail } from '../../policy/identity';
 import { type Harness, startCountersign } from '../support/harness';
 import { createPrincipal, deploymentBody, type Person } from '../support/fixtures';
 import { Http, type HttpResponse } from '../support/http';
+import { ADMIN_DATABASE_URL, adminQuery, databaseUrlFor } from '../support/servers';
 
 let harness: Harness;
 let http: Http;
@@ -153,5 +159,41 @@ describe('one identity names one principal, whatever the timing', () => {
     const approved = await http.post(`/v1/deployments/${deployment.id}/approvals`, tokens[0], { digest: body.artifact.digest });
     expect(approved.status).toBe(200);
     expect(approved.body.status).toBe('PENDING');
+  });
+});
+
+describe('the migration that makes identities unique', () => {
+  it('backfills every principal\'s keys and skeletons; of two that already share an email, the older keeps it', async () => {
+    const name = `countersign_mig_${randomBytes(6).toString('hex')}`;
+    await adminQuery(ADMIN_DATABASE_URL, `CREATE DATABASE ${name}`);
+    const url = databaseUrlFor(ADMIN_DATABASE_URL, name);
+    try {
+      // The schema as it was before, with the duplicate the check-then-write let through.
+      const before = new DataSource({ type: 'postgres', url, migrations: MIGRATIONS.slice(0, MIGRATIONS.indexOf(PrincipalIdentities1764900000000)) });
+      await before.initialize();
+      await before.runMigrations();
+      await before.query(`INSERT INTO principals (id, display_name, emails, logins, identity_keys, roles, created_at)
+        VALUES ('older', 'Older', '{dup@example.com}', '{older-gh}', '{email:dup@example.com,login:older-gh}', '{approver}', now() - interval '1 hour'),
+               ('newer', 'Newer', '{Dup@Example.com}', '{}', '{email:dup@example.com}', '{approver}', now())`);
+      await before.destroy();
+
+      const after = await openDatabase(url, { poolSize: 2 });
+      try {
+        const rows = (await after.query(`SELECT key, principal_id FROM principal_identities ORDER BY key`)) as Array<{ key: string; principal_id: string }>;
+        expect(rows).toEqual([
+          { key: 'email:dup@example.com', principal_id: 'older' },
+          { key: 'login:older-gh', principal_id: 'older' },
+          { key: `skeleton:email:${identitySkeleton('dup@example.com')}`, principal_id: 'older' },
+          { key: `skeleton:login:${identitySkeleton('older-gh')}`, principal_id: 'older' },
+        ].sort((a, b) => a.key.localeCompare(b.key)));
+        // The newer keeps the key where authors are compared: both stay excluded until an admin fixes it.
+        const [newer] = (await after.query(`SELECT identity_keys FROM principals WHERE id = 'newer'`)) as Array<{ identity_keys: string[] }>;
+        expect(newer.identity_keys).toContain('email:dup@example.com');
+      } finally {
+        await after.destroy();
+      }
+    } finally {
+      await adminQuery(ADMIN_DATABASE_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
   });
 });
