@@ -58,7 +58,7 @@ async function reload(policy: string) {
 
 describe('an environment spelled differently from the policy', () => {
   it.each(['production', 'Production', 'PRODUCTION', 'production.', 'PRODUCTION.', 'Production-'])(
-    'gets the production tier for %j, never the catch-all, and is stored as production',
+    'gets the production tier for %p, never the catch-all, and is stored as production',
     async (environment) => {
       const response = await http.post('/v1/deployments', ci.token, deploymentBody({ environment }));
       expect(response.status).toBe(201);
@@ -91,7 +91,7 @@ describe('an environment spelled differently from the policy', () => {
 });
 
 describe('an environment the policy does not know', () => {
-  it.each(['prod', 'staging', 'production-eu'])('is refused 422 for %j, naming the known environments', async (environment) => {
+  it.each(['prod', 'staging', 'production-eu'])('is refused 422 for %p, naming the known environments', async (environment) => {
     const response = await http.post('/v1/deployments', ci.token, deploymentBody({ environment }));
     expectProblem(response, 422, 'unknown-environment');
     expect(response.body.detail).toContain(`"${environment}" is not one the policy knows`);

@@ -57,7 +57,7 @@ describe('canonicalName', () => {
     ['café', 'café'],
     ['cafe\u0301', 'café'], // decomposed é composes
     ['...', ''],
-  ])('%j keys to %j', (name, key) => {
+  ])('%p keys to %p', (name, key) => {
     expect(canonicalName(name)).toBe(key);
   });
 
@@ -91,7 +91,7 @@ describe('nameMatches: rule globs match canonically', () => {
     ['prod*', 'Prod-EU', true],
     ['a.b', 'aXb', false], // `.` is punctuation, not a regular-expression wildcard
     ['a+', 'aaa', false],
-  ])('%j matches %j: %s', (pattern, name, expected) => {
+  ])('%p matches %p: %s', (pattern, name, expected) => {
     expect(nameMatches(pattern, name)).toBe(expected);
   });
 
@@ -117,7 +117,7 @@ describe('scopeMatches: a pipeline scope covers other spellings, never other nam
     ['*', 'anything', true],
     ['*-staging', 'eu_staging', true],
     ['*-staging', 'preprodstaging', false],
-  ])('scope %j covers %j: %s', (pattern, name, expected) => {
+  ])('scope %p covers %p: %s', (pattern, name, expected) => {
     expect(scopeMatches(pattern, name)).toBe(expected);
   });
 });
@@ -126,7 +126,7 @@ describe('resolveRule: a tier by spelling never falls through to a laxer rule', 
   const policy = load(ISSUE_YAML);
 
   it.each(['production', 'Production', 'PRODUCTION', 'production.', ' production', 'pro-duction', 'ｐｒｏｄｕｃｔｉｏｎ', 'produc\u200Btion'])(
-    '%j gets tier high, not the catch-all low',
+    '%p gets tier high, not the catch-all low',
     (environment) => {
       expect(resolveRule(policy, 'web', environment)).toMatchObject({ tier: 'high', ruleIndex: 0 });
     },
@@ -146,7 +146,7 @@ rules:
 
 describe('resolveRequestNames: requests take the configured spelling, unknown environments are refused', () => {
   it.each(['production', 'Production', 'PRODUCTION', 'production.', 'ｐｒｏｄｕｃｔｉｏｎ'])(
-    'resolves %j to the configured spelling production',
+    'resolves %p to the configured spelling production',
     (environment) => {
       expect(resolveRequestNames(load(ISSUE_YAML), { service: 'web', environment })).toEqual({ service: 'web', environment: 'production' });
     },
