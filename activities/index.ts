@@ -5,6 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAuditEvents } from '../database/audit-trail';
+import { writeDeploymentView } from '../database/deployment-index';
 import { keepEvidence } from '../database/evidence-records';
 import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
@@ -100,14 +101,7 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
     },
 
     async indexDeployment(view) {
-      await dataSource.query(
-        `INSERT INTO deployments (id, workflow_id, service, environment, status, tier, requested_by, artifact_digest, requested_at, version, view)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, view = EXCLUDED.view
-         WHERE deployments.version < EXCLUDED.version`,
-        [view.id, view.workflowId, view.service, view.environment, view.status, view.tier, view.requestedBy,
-          view.artifact.digest, view.requestedAt, view.version, JSON.stringify(view)],
-      );
+      await writeDeploymentView(dataSource, view);
     },
 
     async deploy({ request, digest }) {

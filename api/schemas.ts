@@ -2,6 +2,7 @@
 
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
+import { refusedBodyProblem } from './input-guard';
 import { invalid } from './problem';
 
 const digest = {
@@ -137,6 +138,8 @@ function describeError(error: ErrorObject): string {
 
 /** Validates a parsed body; throws a 422 problem listing every error. A missing body counts as `{}`. */
 export function validateBody<T>(schema: SchemaName, body: unknown): T {
+  const refused = refusedBodyProblem(body);
+  if (refused) throw refused;
   const value = body === undefined || body === null || (typeof body === 'object' && Object.keys(body as object).length === 0 && !Array.isArray(body)) ? {} : body;
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw invalid('the request body must be a JSON object');

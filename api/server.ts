@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AppModule, type ApiDependencies } from './app.module';
 import type { AuthenticatedRequest } from './auth/actor';
 import { Metrics } from './health/metrics';
+import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { PrincipalsService } from './principals/principals.service';
 import { Problem, sendProblem, toProblem } from './problem';
@@ -50,6 +51,9 @@ export async function createApiServer(
     if (res.headersSent) return next(err);
     sendProblem(res, toProblem(err), req.originalUrl);
   });
+  // NUL, lone surrogates, control characters, repeated query parameters, deep nesting: 400
+  // before any route reads the input (api/input-guard.ts).
+  app.use(inputGuard());
   SwaggerModule.setup('docs', app, openApiDocument(), { jsonDocumentUrl: 'docs/openapi.json' });
   if (deps.adminToken) await app.get(PrincipalsService).ensureBootstrapAdmin(deps.adminToken);
   await app.listen(deps.port, deps.host ?? '0.0.0.0');

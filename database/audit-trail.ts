@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AuditEventInput } from '../activities/types';
 import { canonicalJson } from '../policy/canonical-json';
+import { storableJson } from './storable';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -27,18 +28,28 @@ export function eventHash(prevHash: string, event: ChainedEvent): string {
   return createHash('sha256').update(`${prevHash}\n${canonicalJson(event)}`).digest('hex');
 }
 
-function chained(event: AuditEventInput): ChainedEvent {
-  return {
+/**
+ * The event as it is hashed and stored. A character PostgreSQL cannot store (NUL, a lone
+ * surrogate) is replaced with U+FFFD, an unreadable time with the time of writing, and the
+ * event names where (`data.unstorableReplaced`):
+ * the record of what happened is kept, never lost to a write that can only fail.
+ */
+export function chained(event: AuditEventInput): ChainedEvent {
+  const at = new Date(event.at);
+  // What jsonb gives back is what gets hashed: drop undefined, keep plain JSON.
+  const { value, replaced } = storableJson({
     eventId: event.eventId,
     deploymentId: event.deploymentId || null,
     type: event.type,
     actor: event.actor,
-    at: new Date(event.at).toISOString(),
+    at: Number.isNaN(at.getTime()) ? new Date().toISOString() : at.toISOString(),
     outcome: event.outcome ?? null,
     reason: event.reason ?? null,
-    // What jsonb gives back is what gets hashed: drop undefined, keep plain JSON.
-    data: JSON.parse(JSON.stringify(event.data ?? {})) as Record<string, unknown>,
-  };
+    data: (event.data ?? {}) as Record<string, unknown>,
+  } satisfies ChainedEvent);
+  if (Number.isNaN(at.getTime())) replaced.push('at');
+  if (replaced.length > 0) value.data = { ...value.data, unstorableReplaced: replaced };
+  return value;
 }
 
 /** Appends events in order; an event whose id is already in the trail is skipped (retries). */

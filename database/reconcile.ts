@@ -1,29 +1,71 @@
 // Temporal's history is the source of truth for what the gate saw. If the database missed
 // writes (an outage, a restore from an older backup), the events are re-derived from each
-// workflow's history and appended where missing; event ids make it safe to run any time.
+// workflow's history (every run of it, open or closed) and appended where missing; event ids
+// make it safe to run any time.
 
-import type { Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/common';
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput } from '../activities/types';
 import type { DeploymentView } from '../policy/types';
 import { workflowIdFor } from '../policy/types';
 import { appendAuditEvents } from './audit-trail';
+import { writeDeploymentView } from './deployment-index';
 
 export interface ReconcileResult {
   deploymentId: string;
+  /** How many runs of the workflow were read (a workflow that continued as new has several). */
+  runs?: number;
   eventsInHistory: number;
   eventsAdded: number;
   indexUpdated: boolean;
   error?: string;
 }
 
-/** Every audit event and the newest index snapshot the workflow asked to write, from its history. */
-export async function writesInHistory(temporal: Client, deploymentId: string): Promise<{ events: AuditEventInput[]; view?: DeploymentView }> {
-  const history = await temporal.workflow.getHandle(workflowIdFor(deploymentId)).fetchHistory();
+/** The deployment has no workflow (never requested, or its history is past retention). */
+export class NoWorkflowHistory extends Error {
+  constructor(readonly deploymentId: string, cause?: unknown) {
+    super(`deployment ${deploymentId} has no workflow history to reconcile from`, { cause });
+  }
+}
+
+type WorkflowHistory = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+
+// Each call to Temporal is bounded: an unreachable server is an error, not a hang.
+const TEMPORAL_DEADLINE_MS = 10_000;
+
+/**
+ * The history of every run of the deployment's workflow, oldest first: the current run, then
+ * back through each run it continued as new from. Open workflows are read as far as they are.
+ */
+export async function historiesOf(temporal: Client, deploymentId: string): Promise<WorkflowHistory[]> {
+  const workflowId = workflowIdFor(deploymentId);
+  const within = <T>(call: () => Promise<T>) => temporal.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, call);
+  let runId: string | undefined;
+  try {
+    runId = (await within(() => temporal.workflow.getHandle(workflowId).describe())).runId;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new NoWorkflowHistory(deploymentId, err);
+    throw err;
+  }
+  const histories: WorkflowHistory[] = [];
+  const seen = new Set<string>();
+  while (runId && !seen.has(runId)) {
+    seen.add(runId);
+    const run: string = runId;
+    const history: WorkflowHistory = await within(() => temporal.workflow.getHandle(workflowId, run).fetchHistory());
+    histories.unshift(history);
+    runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  }
+  return histories;
+}
+
+/** Every audit event and the newest index snapshot the workflow asked to write, from its history (every run). */
+export async function writesInHistory(temporal: Client, deploymentId: string): Promise<{ events: AuditEventInput[]; view?: DeploymentView; runs: number }> {
+  const histories = await historiesOf(temporal, deploymentId);
   const events = new Map<string, AuditEventInput>();
   let view: DeploymentView | undefined;
-  for (const event of history.events ?? []) {
+  for (const event of histories.flatMap((history) => history.events ?? [])) {
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (!scheduled?.activityType?.name) continue;
     const [argument] = (scheduled.input?.payloads ?? []).map((payload) => defaultPayloadConverter.fromPayload(payload));
@@ -36,7 +78,7 @@ export async function writesInHistory(temporal: Client, deploymentId: string): P
   }
   // Events are numbered per deployment; append them in that order so the chain reads naturally.
   const ordered = [...events.values()].sort((a, b) => sequenceOf(a) - sequenceOf(b));
-  return { events: ordered, view };
+  return { events: ordered, view, runs: histories.length };
 }
 
 function sequenceOf(event: AuditEventInput): number {
@@ -44,20 +86,16 @@ function sequenceOf(event: AuditEventInput): number {
 }
 
 export async function reconcileDeployment(db: DataSource, temporal: Client, deploymentId: string): Promise<ReconcileResult> {
-  const { events, view } = await writesInHistory(temporal, deploymentId);
+  const { events, view, runs } = await writesInHistory(temporal, deploymentId);
   const eventsAdded = await appendAuditEvents(db, events);
-  let indexUpdated = false;
-  if (view) {
-    const [, affected] = (await db.query(
-      `UPDATE deployments SET status = $2, version = $3, view = $4 WHERE id = $1 AND version < $3`,
-      [view.id, view.status, view.version, JSON.stringify(view)],
-    )) as [unknown[], number];
-    indexUpdated = affected > 0;
-  }
-  return { deploymentId, eventsInHistory: events.length, eventsAdded, indexUpdated };
+  const indexUpdated = view ? await writeDeploymentView(db, view) : false;
+  return { deploymentId, runs, eventsInHistory: events.length, eventsAdded, indexUpdated };
 }
 
-/** Reconciles every deployment the index knows, or those requested since a time. */
+/**
+ * Reconciles every deployment the index knows, or those requested since a time. A deployment
+ * without a history is reported and skipped; an unreachable database or Temporal stops it all.
+ */
 export async function reconcileAll(db: DataSource, temporal: Client, options: { since?: Date } = {}): Promise<ReconcileResult[]> {
   const rows = (await db.query(
     `SELECT id FROM deployments ${options.since ? 'WHERE requested_at >= $1' : ''} ORDER BY requested_at`,
@@ -68,8 +106,9 @@ export async function reconcileAll(db: DataSource, temporal: Client, options: { 
     try {
       results.push(await reconcileDeployment(db, temporal, id));
     } catch (err) {
+      if (!(err instanceof NoWorkflowHistory)) throw err;
       // A history past its retention is gone; what the database has is then all there is.
-      results.push({ deploymentId: id, eventsInHistory: 0, eventsAdded: 0, indexUpdated: false, error: (err as Error).message });
+      results.push({ deploymentId: id, eventsInHistory: 0, eventsAdded: 0, indexUpdated: false, error: err.message });
     }
   }
   return results;

@@ -2,16 +2,13 @@ import { Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { type AuditRow, rowToEvent, verifyAuditChain } from '../../database/audit-trail';
-import { reconcileAll, reconcileDeployment } from '../../database/reconcile';
+import { NoWorkflowHistory, reconcileAll, reconcileDeployment } from '../../database/reconcile';
 import { Roles } from '../auth/actor';
-import { badRequest } from '../problem';
+import { instantParameter } from '../input-guard';
+import { badRequest, notFound } from '../problem';
 import { DATA_SOURCE, TEMPORAL_CLIENT } from '../tokens';
 
-function instant(name: string, value?: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (Number.isNaN(Date.parse(value))) throw badRequest(`${name} must be an ISO 8601 time such as 2026-01-31T00:00:00Z, got ${JSON.stringify(value)}`);
-  return new Date(value).toISOString();
-}
+const instant = (name: string, value?: string): string | undefined => instantParameter(name, value)?.toISOString();
 
 export function auditEventView(row: AuditRow) {
   const { eventId, ...event } = rowToEvent(row);
@@ -73,9 +70,14 @@ export class AuditController {
   @HttpCode(200)
   async reconcile(@Query('deployment') deployment?: string, @Query('since') since?: string) {
     const from = instant('since', since);
+    // Open or closed, every run of the workflow is read. No workflow: 404. PostgreSQL or
+    // Temporal out of reach: 503 (api/problem.ts), never mistaken for a missing history.
     const results = deployment
-      ? [await reconcileDeployment(this.db, this.temporal, deployment).catch((err: Error) => {
-          throw badRequest(`deployment ${deployment} has no workflow history to reconcile from (${err.message})`);
+      ? [await reconcileDeployment(this.db, this.temporal, deployment).catch((err: unknown) => {
+          if (err instanceof NoWorkflowHistory) {
+            throw notFound(`deployment ${deployment} has no workflow history to reconcile from: no such deployment was requested, or its history is past Temporal's retention`);
+          }
+          throw err;
         })]
       : await reconcileAll(this.db, this.temporal, { since: from ? new Date(from) : undefined });
     return { results, eventsAdded: results.reduce((sum, result) => sum + result.eventsAdded, 0) };

@@ -36,6 +36,7 @@ import type { deploymentWorkflow } from '../../workflows/deployment';
 import { type Actor, asPerson } from '../auth/actor';
 import { AuditService } from '../audit/audit.service';
 import { PrincipalsService } from '../principals/principals.service';
+import { badCharacter, instantParameter } from '../input-guard';
 import { conflict, forbidden, invalid, notFound, Problem } from '../problem';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, POLICY, TEMPORAL_CLIENT } from '../tokens';
 
@@ -415,7 +416,7 @@ function encodeCursor(at: Date, id: string): string {
 function decodeCursor(cursor: string): [string, string] {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0]))) {
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && instantParameter('before', value[0]) && !badCharacter(value[1])) {
       return [value[0], value[1]];
     }
   } catch {

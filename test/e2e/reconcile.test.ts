@@ -64,7 +64,8 @@ it('is offered to admins over HTTP, and adds nothing to a complete trail', async
   expect(response.body.eventsAdded).toBe(0);
   expect(response.body.results.length).toBeGreaterThan(0);
   const unknown = await cast.http.post('/v1/audit/reconcile?deployment=nope', cast.admin);
-  expect(unknown.status).toBe(400);
+  expect(unknown.status).toBe(404);
+  expect(unknown.body.detail).toContain('has no workflow history');
 });
 
 it('is offered on the command line', async () => {
