@@ -275,8 +275,9 @@ describe('PostgreSQL out of reach of the worker during a deploy', () => {
     await untilRun('start', id, 1);
     pgProxy.cut();
     await untilRun('done', id, 1);
-    // The result is in the activity's heartbeat (sent within the 8 s throttle), not yet in the database.
-    await sleep(9_000);
+    // The result is in the activity's heartbeat (sent within the SDK's 8 s throttle: 0.8 of the
+    // heartbeat timeout), not yet in the database.
+    await sleep(10_500);
     expect(await deployRun(id)).toMatchObject({ status: 'running', attempts: 1 });
     expect(await worker!.kill('SIGKILL')).toBe('SIGKILL');
     pgProxy.restore();
