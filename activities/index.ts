@@ -181,7 +181,7 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
         }
         const result: DeployResult = { ok: true, deployer: spec.name, digest, at: new Date().toISOString(), output };
         // The outcome is the deployer's: kept in the heartbeat at once, then in the database
-        // whenever it answers. The deployment's outcome never waits on, or fails with, the database.
+        // whenever it answers. A database outage delays the deployment's outcome, never changes it.
         checkpoint.result = result;
         beat();
         await recordSucceeded(attempt, result);
