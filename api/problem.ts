@@ -10,6 +10,7 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { isDatabaseUnavailable } from '../database/unavailable';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -100,7 +101,40 @@ export function toProblem(err: unknown): Problem {
   if (typeof bodyError?.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
     return new Problem(bodyError.status, 'bad-request', bodyError.message ?? 'the request could not be read');
   }
+  const unavailable = unavailableProblem(err);
+  if (unavailable) return unavailable;
   return new Problem(500, 'internal', 'Countersign failed to handle this request; it has been logged. Retry, and report it if it persists.');
+}
+
+/** Seconds a client is asked to wait before retrying while a server Countersign needs is out. */
+export const RETRY_AFTER_SECONDS = 5;
+
+// gRPC status codes: the Temporal server cannot be reached, or did not answer in time.
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+function isTemporalUnavailable(err: unknown): boolean {
+  for (let current = err, depth = 0; current && typeof current === 'object' && depth < 5; depth += 1) {
+    const candidate = current as { code?: unknown; details?: unknown; cause?: unknown };
+    if ((candidate.code === GRPC_UNAVAILABLE || candidate.code === GRPC_DEADLINE_EXCEEDED) && 'details' in candidate) return true;
+    current = candidate.cause;
+  }
+  return false;
+}
+
+/** 503 with Retry-After when PostgreSQL or Temporal cannot be reached: a fault, not a bug. */
+export function unavailableProblem(err: unknown): Problem | undefined {
+  const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
+  const readFirst = 'if this request changed something, read its state before sending it again: it may have taken effect';
+  if (isDatabaseUnavailable(err)) {
+    return new Problem(503, 'database-unavailable',
+      `Countersign's database cannot be reached right now; retry in ${RETRY_AFTER_SECONDS} seconds (${readFirst})`, {}, headers);
+  }
+  if (isTemporalUnavailable(err)) {
+    return new Problem(503, 'temporal-unavailable',
+      `the Temporal server that runs the gate cannot be reached right now; retry in ${RETRY_AFTER_SECONDS} seconds (${readFirst})`, {}, headers);
+  }
+  return undefined;
 }
 
 @Catch()
@@ -112,7 +146,9 @@ export class ProblemFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const problem = toProblem(err);
-    if (problem.getStatus() >= 500) {
+    if (problem.getStatus() === 503) {
+      this.logger.warn(`${req.method} ${req.originalUrl}: ${problem.slug}: ${(err as Error)?.message ?? String(err)}`);
+    } else if (problem.getStatus() >= 500) {
       this.logger.error(`${req.method} ${req.originalUrl}: ${(err as Error)?.stack ?? String(err)}`);
     }
     if (res.headersSent) return;

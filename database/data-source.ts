@@ -9,6 +9,7 @@ import { EvidenceRecordEntity } from './entities/evidence-record.entity';
 import { PrincipalIdentityEntity } from './entities/principal-identity.entity';
 import { PrincipalEntity } from './entities/principal.entity';
 import { TokenEntity } from './entities/token.entity';
+import { isDatabaseUnavailable } from './unavailable';
 import { InitialSchema1764547200000 } from './migrations/1764547200000-initial-schema';
 import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidence-records';
 import { PrincipalIdentities1764900000000 } from './migrations/1764900000000-principal-identities';
@@ -16,6 +17,8 @@ import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deplo
 
 export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity];
 export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000];
+
+export const CONNECT_TIMEOUT_MS = 5_000;
 
 export function createDataSource(url: string, options: { poolSize?: number } = {}): DataSource {
   return new DataSource({
@@ -26,7 +29,9 @@ export function createDataSource(url: string, options: { poolSize?: number } = {
     // Shipping schema changes go through migrations only.
     synchronize: false,
     migrationsRun: false,
-    extra: { max: options.poolSize ?? 10 },
+    // A request waits at most this long for a connection: an unreachable database is then an
+    // error the API answers 503 (api/problem.ts), never a request that hangs.
+    extra: { max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true },
   });
 }
 
@@ -39,10 +44,50 @@ export async function openDatabase(url: string, options: { poolSize?: number } =
     throw new Error(
       `cannot connect to PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}. ` +
         'Check DATABASE_URL, or leave it unset to run an embedded PostgreSQL.',
+      { cause: err },
     );
   }
-  await migrateUnderLock(dataSource);
+  try {
+    await migrateUnderLock(dataSource);
+  } catch (err) {
+    await dataSource.destroy().catch(() => undefined);
+    throw err;
+  }
   return dataSource;
+}
+
+/**
+ * Opens the database as `openDatabase` does, waiting with back-off (logging what it waits for)
+ * while PostgreSQL cannot be reached: the API and the worker may start before it. Any other
+ * error (a wrong password, a missing database) is thrown at once.
+ */
+export async function waitForDatabase(
+  url: string,
+  options: { poolSize?: number; log?: (line: string) => void; maxDelayMs?: number; deadlineMs?: number } = {},
+): Promise<DataSource> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const maxDelay = options.maxDelayMs ?? 10_000;
+  const deadline = options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs;
+  let delay = 500;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const dataSource = await openDatabase(url, options);
+      if (attempt > 1) log(`[countersign] PostgreSQL at ${redactUrl(url)} answers (after ${attempt} tries)`);
+      return dataSource;
+    } catch (err) {
+      if (!isDatabaseUnavailable(err) || Date.now() + delay > deadline) throw err;
+      const reason = rootMessage(err);
+      log(`[countersign] waiting for PostgreSQL at ${redactUrl(url)} (${reason}); trying again in ${(delay / 1000).toFixed(1)} s`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(maxDelay, delay * 2);
+    }
+  }
+}
+
+function rootMessage(err: unknown): string {
+  let current = err as { message?: string; cause?: unknown; driverError?: unknown } | undefined;
+  while (current && (current.cause ?? current.driverError)) current = (current.cause ?? current.driverError) as typeof current;
+  return current?.message || (err as Error)?.message || String(err);
 }
 
 // The API and the worker may start together against one database: one migrates, the other waits.

@@ -9,6 +9,7 @@ import type { DataSource } from 'typeorm';
 import type { AuditEventInput } from '../activities/types';
 import type { DeploymentView } from '../policy/types';
 import { workflowIdFor } from '../policy/types';
+import { type PendingWrites, pendingWritesQuery } from '../workflows/definitions';
 import { appendAuditEvents } from './audit-trail';
 import { writeDeploymentView } from './deployment-index';
 
@@ -16,6 +17,7 @@ export interface ReconcileResult {
   deploymentId: string;
   /** How many runs of the workflow were read (a workflow that continued as new has several). */
   runs?: number;
+  /** Events found in the histories, and for an open workflow those it holds unwritten. */
   eventsInHistory: number;
   eventsAdded: number;
   indexUpdated: boolean;
@@ -33,17 +35,21 @@ type WorkflowHistory = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
 // Each call to Temporal is bounded: an unreachable server is an error, not a hang.
 const TEMPORAL_DEADLINE_MS = 10_000;
+const PENDING_QUERY_DEADLINE_MS = 5_000;
 
 /**
  * The history of every run of the deployment's workflow, oldest first: the current run, then
  * back through each run it continued as new from. Open workflows are read as far as they are.
  */
-export async function historiesOf(temporal: Client, deploymentId: string): Promise<WorkflowHistory[]> {
+export async function historiesOf(temporal: Client, deploymentId: string): Promise<{ histories: WorkflowHistory[]; open: boolean }> {
   const workflowId = workflowIdFor(deploymentId);
   const within = <T>(call: () => Promise<T>) => temporal.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, call);
   let runId: string | undefined;
+  let open = false;
   try {
-    runId = (await within(() => temporal.workflow.getHandle(workflowId).describe())).runId;
+    const description = await within(() => temporal.workflow.getHandle(workflowId).describe());
+    runId = description.runId;
+    open = description.status.name === 'RUNNING';
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new NoWorkflowHistory(deploymentId, err);
     throw err;
@@ -57,12 +63,27 @@ export async function historiesOf(temporal: Client, deploymentId: string): Promi
     histories.unshift(history);
     runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
   }
-  return histories;
+  return { histories, open };
+}
+
+/**
+ * What an open workflow holds but could not write yet: its write-behind sends one batch at a
+ * time, so while a write fails, later events wait in the workflow, not in its history. Read
+ * through a query (answered by a worker); undefined with the reason when it cannot be read.
+ */
+async function pendingWrites(temporal: Client, deploymentId: string): Promise<{ writes?: PendingWrites; unread?: string }> {
+  try {
+    const writes = await temporal.withDeadline(Date.now() + PENDING_QUERY_DEADLINE_MS, () =>
+      temporal.workflow.getHandle(workflowIdFor(deploymentId)).query(pendingWritesQuery));
+    return { writes };
+  } catch (err) {
+    return { unread: `the events the open workflow holds unwritten could not be read (${(err as Error).message}); reconcile again once a worker runs` };
+  }
 }
 
 /** Every audit event and the newest index snapshot the workflow asked to write, from its history (every run). */
-export async function writesInHistory(temporal: Client, deploymentId: string): Promise<{ events: AuditEventInput[]; view?: DeploymentView; runs: number }> {
-  const histories = await historiesOf(temporal, deploymentId);
+export async function writesInHistory(temporal: Client, deploymentId: string): Promise<{ events: AuditEventInput[]; view?: DeploymentView; runs: number; unread?: string }> {
+  const { histories, open } = await historiesOf(temporal, deploymentId);
   const events = new Map<string, AuditEventInput>();
   let view: DeploymentView | undefined;
   for (const event of histories.flatMap((history) => history.events ?? [])) {
@@ -76,9 +97,17 @@ export async function writesInHistory(temporal: Client, deploymentId: string): P
       if (!view || candidate.version > view.version) view = candidate;
     }
   }
+  let unread: string | undefined;
+  if (open) {
+    const pending = await pendingWrites(temporal, deploymentId);
+    unread = pending.unread;
+    for (const audit of pending.writes?.events ?? []) events.set(audit.eventId, audit);
+    const candidate = pending.writes?.view;
+    if (candidate && (!view || candidate.version > view.version)) view = candidate;
+  }
   // Events are numbered per deployment; append them in that order so the chain reads naturally.
   const ordered = [...events.values()].sort((a, b) => sequenceOf(a) - sequenceOf(b));
-  return { events: ordered, view, runs: histories.length };
+  return { events: ordered, view, runs: histories.length, unread };
 }
 
 function sequenceOf(event: AuditEventInput): number {
@@ -86,10 +115,10 @@ function sequenceOf(event: AuditEventInput): number {
 }
 
 export async function reconcileDeployment(db: DataSource, temporal: Client, deploymentId: string): Promise<ReconcileResult> {
-  const { events, view, runs } = await writesInHistory(temporal, deploymentId);
+  const { events, view, runs, unread } = await writesInHistory(temporal, deploymentId);
   const eventsAdded = await appendAuditEvents(db, events);
   const indexUpdated = view ? await writeDeploymentView(db, view) : false;
-  return { deploymentId, runs, eventsInHistory: events.length, eventsAdded, indexUpdated };
+  return { deploymentId, runs, eventsInHistory: events.length, eventsAdded, indexUpdated, ...(unread ? { error: unread } : {}) };
 }
 
 /**

@@ -1,7 +1,7 @@
 // `npm run worker`: the worker alone, against given servers (TEMPORAL_ADDRESS, DATABASE_URL).
 
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { openDatabase } from '../database/data-source';
+import { waitForDatabase } from '../database/data-source';
 import { loadEvidenceKey } from '../evidence/keys';
 import { PolicyHolder } from '../runtime/policy-file';
 import { readSettings, requireServers } from '../runtime/settings';
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the worker');
   const policy = new PolicyHolder(settings.configPath);
   policy.reloadOnSighup();
-  const dataSource = await openDatabase(databaseUrl);
+  const dataSource = await waitForDatabase(databaseUrl);
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
   await connection.close();

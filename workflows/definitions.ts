@@ -3,6 +3,7 @@
 
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
+import type { AuditEventInput } from '../activities/types';
 import type {
   ApprovalInput,
   CancelInput,
@@ -21,6 +22,12 @@ export const cancelUpdate = defineUpdate<GateAnswer, [CancelInput]>('cancel');
 export const overrideUpdate = defineUpdate<GateAnswer, [OverrideInput]>('override');
 export const reviewUpdate = defineUpdate<GateAnswer, [ReviewInput]>('review');
 export const deploymentQuery = defineQuery<DeploymentView>('deployment');
+/** What the workflow holds but has not yet written (a write is failing): reconcile reads it. */
+export const pendingWritesQuery = defineQuery<PendingWrites>('pendingWrites');
+export interface PendingWrites {
+  events: AuditEventInput[];
+  view: DeploymentView;
+}
 
 /** Custom search attributes: the Temporal UI's live audit view filters on these. */
 export const SearchKeys = {

@@ -45,6 +45,7 @@ import {
   cancelUpdate,
   deploymentQuery,
   overrideUpdate,
+  pendingWritesQuery,
   rejectUpdate,
   reviewUpdate,
   SearchKeys,
@@ -172,6 +173,7 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
 
   // --- the approvers' answers ---
   setHandler(deploymentQuery, view);
+  setHandler(pendingWritesQuery, () => ({ events: unwritten.slice(), view: view() }));
 
   setHandler(approveUpdate, ({ approver, digest, comment }): GateAnswer => {
     const verdict = checkApproval(request, { status, approvals }, approver, digest, Date.now());

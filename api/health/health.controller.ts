@@ -2,9 +2,19 @@ import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { Public } from '../auth/actor';
-import { Problem } from '../problem';
+import { Problem, RETRY_AFTER_SECONDS } from '../problem';
 import { DATA_SOURCE, TEMPORAL_CLIENT } from '../tokens';
 import { Metrics } from './metrics';
+
+const READY_DEADLINE_MS = 1_000;
+
+function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
 
 @Controller()
 @Public()
@@ -21,17 +31,22 @@ export class HealthController {
     return { ok: true };
   }
 
-  /** The process can serve: the database and Temporal answer. */
+  /**
+   * The process can serve: the database and Temporal answer. Both are asked at once, each
+   * within READY_DEADLINE_MS, so an unreachable server is a prompt 503, never a hung probe.
+   */
   @Get('readyz')
   async readyz() {
-    const checks: Record<string, string> = {};
-    await this.db.query('SELECT 1').then(() => (checks.database = 'ok'), (err: Error) => (checks.database = err.message));
-    await this.temporal.workflowService
-      .getSystemInfo({})
-      .then(() => (checks.temporal = 'ok'), (err: Error) => (checks.temporal = err.message));
+    const check = (work: () => Promise<unknown>) =>
+      withinDeadline(work(), READY_DEADLINE_MS).then(() => 'ok', (err: Error) => err.message || String(err));
+    const [database, temporal] = await Promise.all([
+      check(() => this.db.query('SELECT 1')),
+      check(() => this.temporal.withDeadline(Date.now() + READY_DEADLINE_MS, () => this.temporal.workflowService.getSystemInfo({}))),
+    ]);
+    const checks: Record<string, string> = { database, temporal };
     const failing = Object.entries(checks).filter(([, value]) => value !== 'ok');
     if (failing.length) {
-      throw new Problem(503, 'not-ready', `not ready: ${failing.map(([name, value]) => `${name}: ${value}`).join('; ')}`, { checks });
+      throw new Problem(503, 'not-ready', `not ready: ${failing.map(([name, value]) => `${name}: ${value}`).join('; ')}`, { checks }, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
     }
     return { ok: true, checks };
   }
