@@ -171,7 +171,10 @@ export interface DeploymentView {
   requiredGroups: string[];
   eligibleGroups: string[];
   approvals: Approval[];
+  /** The latest refused attempts (at most a few, see policy/refusals.ts); all of them are in the audit trail. */
   refused: RefusedAttempt[];
+  /** Every refused attempt the gate counted on this deployment. */
+  refusedCount: number;
   artifact: Artifact;
   change: Change;
   requestId?: string;
@@ -187,6 +190,34 @@ export interface DeploymentView {
   workflowId: string;
   /** Increases with every change, so that stale writes of the listing index can be ignored. */
   version: number;
+}
+
+/** The refusals as one run of the workflow hands them to the next. */
+export interface RefusalsCarried {
+  /** The latest few, whole. */
+  recent: RefusedAttempt[];
+  count: number;
+  /** Refused attempts per principal id, for the per-principal limit. */
+  byActor: Record<string, number>;
+}
+
+/**
+ * What one run of a deployment's workflow hands to the next when it continues as new (before
+ * its history grows near Temporal's limits): everything the gate has decided and counted.
+ */
+export interface CarriedState {
+  status: DeploymentStatus;
+  approvals: Approval[];
+  refusals: RefusalsCarried;
+  decision?: Decision;
+  deploy?: DeployResult;
+  override?: Override;
+  gitTag?: GitTagResult;
+  version: number;
+  /** The last audit event number used: event ids stay unique across runs. */
+  auditSequence: number;
+  /** This run's place in the chain: 1 for the first run. */
+  run: number;
 }
 
 export interface ApprovalInput {

@@ -15,7 +15,10 @@ import type {
 export interface GateProgress {
   status: DeploymentStatus;
   approvals: Approval[];
+  /** The latest few refused attempts. */
   refused: RefusedAttempt[];
+  /** Every refused attempt counted; `refused.length` when omitted. */
+  refusedCount?: number;
   decision?: Decision;
   deploy?: DeployResult;
   override?: Override;
@@ -35,6 +38,7 @@ export function deploymentView(request: DeploymentRequest, workflowId: string, p
     eligibleGroups: request.rule.eligibleGroups,
     approvals: [...progress.approvals],
     refused: [...progress.refused],
+    refusedCount: progress.refusedCount ?? progress.refused.length,
     artifact: request.artifact,
     change: request.change,
     requestId: request.requestId,
@@ -53,5 +57,5 @@ export function deploymentView(request: DeploymentRequest, workflowId: string, p
 }
 
 export function pendingView(request: DeploymentRequest, workflowId: string): DeploymentView {
-  return deploymentView(request, workflowId, { status: 'PENDING', approvals: [], refused: [], version: 0 });
+  return deploymentView(request, workflowId, { status: 'PENDING', approvals: [], refused: [], refusedCount: 0, version: 0 });
 }

@@ -54,6 +54,8 @@ export interface TemporalDevServerOptions {
   logFile?: string;
   /** How long to wait for the server to answer; default 60 s (first start of a large SQLite file is slow). */
   startTimeoutMs?: number;
+  /** More `temporal server start-dev` arguments, e.g. `--dynamic-config-value` for a test. */
+  extraArgs?: string[];
 }
 
 export interface TemporalDevServer {
@@ -152,7 +154,7 @@ async function launch(
   const { ip, namespace, log, port, uiPort, dbFile, logFile } = options;
   const address = hostPort(ip, port);
   const uiUrl = `http://${hostPort(ip, uiPort)}`;
-  const args = buildStartDevArgs({ port, uiPort, ip, namespace, dbFile });
+  const args = [...buildStartDevArgs({ port, uiPort, ip, namespace, dbFile }), ...(options.extraArgs ?? [])];
 
   let logStream: WriteStream | undefined;
   if (logFile) {

@@ -4,10 +4,19 @@
 // history, accepted or refused, so the history alone explains the decision. Writes to the
 // audit table and the listing index run from a background loop, never inside an update, so
 // a slow database never slows an approval; they retry until the database takes them.
+//
+// Nothing a caller does can grow this workflow without bound: it keeps a count of refused
+// attempts and the latest few whole (the audit trail has every one), a principal refused too
+// often is no longer heard (an update validator turns the attempt away before it reaches
+// history), and a long wait hands the gate over to a fresh run (continue-as-new) well before
+// Temporal's history limits.
 
 import {
+  allHandlersFinished,
   ApplicationFailure,
   condition,
+  makeContinueAsNewFunc,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -29,6 +38,7 @@ import {
 } from '../policy/gate';
 import type {
   Approval,
+  CarriedState,
   Decision,
   DeploymentRequest,
   DeploymentStatus,
@@ -39,6 +49,7 @@ import type {
   Override,
   RefusedAttempt,
 } from '../policy/types';
+import { RefusalLog, TOO_MANY_REFUSALS, tooManyRefusalsDetail } from '../policy/refusals';
 import { deploymentView } from '../policy/view';
 import {
   approveUpdate,
@@ -76,25 +87,57 @@ const GIT_OPTIONS = {
 } as const;
 const git = proxyActivities<GitActivities>(GIT_OPTIONS);
 
-export async function deploymentWorkflow(request: DeploymentRequest): Promise<DeploymentView> {
-  let status = 'PENDING' as DeploymentStatus;
-  const approvals: Approval[] = [];
-  const refused: RefusedAttempt[] = [];
-  let decision: Decision | undefined;
-  let deploy: DeployResult | undefined;
-  let override: Override | undefined;
-  let gitTag: GitTagResult | undefined;
-  let version = 0;
+/**
+ * A waiting run hands over to a fresh one when Temporal suggests it, or at the latest past these
+ * (Temporal terminates a workflow at 51,200 events or 50 MB of history).
+ */
+const HAND_OVER_AT_EVENTS = 10_000;
+const HAND_OVER_AT_BYTES = 10 * 1024 * 1024;
+/**
+ * A run hands over once the trail has caught up; if answers keep arriving so that it never
+ * does, it hands over anyway when its history has doubled since the hand-over came due, taking
+ * the events not yet written with it, as long as they are few enough to carry.
+ */
+const CARRY_UNWRITTEN_UP_TO_BYTES = 512 * 1024;
+/** Audit events written per activity call: a backlog after an outage goes in bounded batches. */
+const AUDIT_BATCH = 100;
+
+/** What a run hands to the next: the gate's state, and what the trail and the index still lack. */
+export interface HandOver extends CarriedState {
+  unwritten?: AuditEventInput[];
+  indexStale?: boolean;
+}
+
+/**
+ * `carried` is absent when a deployment is requested; a run that continues as new passes the
+ * gate's state to the next run in it.
+ */
+export async function deploymentWorkflow(request: DeploymentRequest, carried?: HandOver): Promise<DeploymentView> {
+  let status = (carried?.status ?? 'PENDING') as DeploymentStatus;
+  const approvals: Approval[] = [...(carried?.approvals ?? [])];
+  const refusals = new RefusalLog(carried?.refusals);
+  let decision: Decision | undefined = carried?.decision;
+  let deploy: DeployResult | undefined = carried?.deploy;
+  let override: Override | undefined = carried?.override;
+  let gitTag: GitTagResult | undefined = carried?.gitTag;
+  let version = carried?.version ?? 0;
+  const run = carried?.run ?? 1;
+  // Runs started before the hand-over existed replay without it (their histories have no marker).
+  const mayHandOver = carried !== undefined || patched('hand-over-before-history-limit');
 
   const now = () => new Date(Date.now()).toISOString();
   const view = (): DeploymentView =>
-    deploymentView(request, workflowInfo().workflowId, { status, approvals, refused, decision, deploy, override, gitTag, version });
+    deploymentView(request, workflowInfo().workflowId, {
+      status, approvals, refused: refusals.recent, refusedCount: refusals.count, decision, deploy, override, gitTag, version,
+    });
 
   // --- the audit trail and the listing index, written behind the gate ---
-  const unwritten: AuditEventInput[] = [];
-  let sequence = 0;
-  let indexStale = true;
+  const unwritten: AuditEventInput[] = [...(carried?.unwritten ?? [])];
+  let sequence = carried?.auditSequence ?? 0;
+  let indexStale = carried === undefined || carried.indexStale === true;
   let writing = false;
+  const allWritten = () => unwritten.length === 0 && !indexStale && !writing;
+  let handOverForced = false;
 
   function audit(event: Omit<AuditEventInput, 'eventId' | 'deploymentId' | 'at'>): void {
     sequence += 1;
@@ -104,6 +147,11 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
   function changed(): void {
     version += 1;
     indexStale = true;
+    publish();
+  }
+
+  /** The search attributes and the UI's summary of the gate, for the Temporal UI's live view. */
+  function publish(): void {
     upsertSearchAttributes([
       { key: SearchKeys.status, value: status },
       { key: SearchKeys.approvers, value: approvals.map((approval) => approval.approver) },
@@ -134,10 +182,11 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
 
   async function writeBehind(): Promise<void> {
     for (;;) {
-      await condition(() => unwritten.length > 0 || indexStale);
+      // (No new write once a hand-over is forced: the next run takes what is unwritten.)
+      await condition(() => (unwritten.length > 0 || indexStale) && !handOverForced);
       writing = true;
       if (unwritten.length > 0) {
-        const batch = unwritten.slice();
+        const batch = unwritten.length > AUDIT_BATCH && patched('bounded-audit-batches') ? unwritten.slice(0, AUDIT_BATCH) : unwritten.slice();
         await records.recordAuditEvents.executeWithOptions(
           { ...RECORD_OPTIONS, summary: `audit: ${batch.map((event) => `${event.type} by ${event.actor}`).join(', ')}`.slice(0, 200) },
           [batch],
@@ -164,11 +213,26 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
   }
 
   function refusal(kind: RefusedAttempt['kind'], actor: string, verdict: Verdict & { ok: false }, digest?: string): GateAnswer {
-    refused.push({ kind, actor, at: now(), reason: verdict.reason, detail: verdict.detail, digest });
+    refusals.record({ kind, actor, at: now(), reason: verdict.reason, detail: verdict.detail, digest });
     audit({ type: `${kind}.refused`, actor, outcome: 'refused', reason: verdict.reason, data: { detail: verdict.detail, digest } });
     version += 1;
     indexStale = true;
     return { outcome: 'refused', reason: verdict.reason, detail: verdict.detail, deployment: view() };
+  }
+
+  /**
+   * An update validator: a principal refused too often on this deployment is not heard again
+   * unless the gate would accept the answer. The attempt is turned away before it is accepted
+   * into history; the API answers it 429 and records it in the audit trail.
+   */
+  function heard(actor: string, verdict: Verdict): void {
+    if (verdict.ok || !refusals.limitReached(actor)) return;
+    throw ApplicationFailure.create({
+      type: TOO_MANY_REFUSALS,
+      message: tooManyRefusalsDetail(actor, refusals.refusedTimes(actor), request.id),
+      details: [{ actor, refused: refusals.refusedTimes(actor), reason: verdict.reason }],
+      nonRetryable: true,
+    });
   }
 
   // --- the approvers' answers ---
@@ -187,6 +251,8 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
       changed();
     }
     return { outcome: 'accepted', deployment: view() };
+  }, {
+    validator: ({ approver, digest }) => heard(approver.id, checkApproval(request, { status, approvals }, approver, digest, Date.now())),
   });
 
   setHandler(rejectUpdate, ({ approver, comment }): GateAnswer => {
@@ -194,6 +260,8 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
     if (!verdict.ok) return refusal('rejection', approver.id, verdict);
     decide('REJECTED', `rejected by ${approver.id}${comment ? `: ${comment}` : ''}`, approver.id);
     return { outcome: 'accepted', deployment: view() };
+  }, {
+    validator: ({ approver }) => heard(approver.id, checkRejection(request, { status, approvals }, approver, Date.now())),
   });
 
   setHandler(cancelUpdate, ({ actor, reason }): GateAnswer => {
@@ -201,6 +269,8 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
     if (!verdict.ok) return refusal('cancel', actor.id, verdict);
     decide('CANCELLED', `cancelled by ${actor.id}${reason ? `: ${reason}` : ''}`, actor.id);
     return { outcome: 'accepted', deployment: view() };
+  }, {
+    validator: ({ actor }) => heard(actor.id, checkCancel(request, { status, approvals }, actor)),
   });
 
   setHandler(overrideUpdate, ({ actor, reason }): GateAnswer => {
@@ -221,6 +291,8 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
       actor.id,
     );
     return { outcome: 'accepted', deployment: view() };
+  }, {
+    validator: ({ actor }) => heard(actor.id, checkOverride(request, { status, approvals }, actor, Date.now())),
   });
 
   setHandler(reviewUpdate, ({ approver, comment }): GateAnswer => {
@@ -231,20 +303,66 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
     audit({ type: 'override.reviewed', actor: approver.id, outcome: late ? 'late' : 'in-time', data: { review: override.review } });
     changed();
     return { outcome: 'accepted', deployment: view() };
+  }, {
+    validator: ({ approver }) => heard(approver.id, checkReview(request, override, approver)),
   });
+
+  // --- the hand-over to a fresh run, before the history grows near Temporal's limits ---
+  /**
+   * Due when Temporal suggests it or the history passes our own marks; ready once the trail
+   * and the index have everything (nothing is lost between runs) and no answer is mid-way.
+   */
+  let dueAtLength: number | undefined;
+  function readyToHandOver(): boolean {
+    if (!mayHandOver || !allHandlersFinished()) return false;
+    const info = workflowInfo();
+    const due = info.continueAsNewSuggested || info.historyLength > HAND_OVER_AT_EVENTS || info.historySize > HAND_OVER_AT_BYTES;
+    if (!due) return false;
+    dueAtLength ??= info.historyLength; // the same on every evaluation of one workflow task
+    if (allWritten()) return true;
+    if (info.historyLength >= 2 * dueAtLength && JSON.stringify(unwritten).length <= CARRY_UNWRITTEN_UP_TO_BYTES) handOverForced = true;
+    // Never with a write in flight: its completion, arriving as the run closes, would fail the
+    // hand-over's workflow task, and with it every answer that task was handling.
+    return handOverForced && !writing;
+  }
+
+  /**
+   * Continues as new with everything the gate has decided and counted. Answers are handled
+   * synchronously, so none is half-done here; one that arrives while the run closes is turned
+   * back by Temporal as retryable and lands on the new run. Events still unwritten go along
+   * and are written by the next run.
+   */
+  async function handOver(): Promise<never> {
+    // Countersign's search attributes as they stand (the API set some at the start, the gate
+    // upserts others); Temporal's own (such as BuildIds) are the server's to set.
+    const ours = new Set<string>(Object.values(SearchKeys).map((key) => key.name));
+    const typedSearchAttributes = workflowInfo().typedSearchAttributes.getAll().filter((pair) => ours.has(pair.key.name));
+    const next = makeContinueAsNewFunc<typeof deploymentWorkflow>({ typedSearchAttributes });
+    return next(request, {
+      status, approvals, refusals: refusals.carry(), decision, deploy, override, gitTag, version, auditSequence: sequence, run: run + 1,
+      ...(allWritten() ? {} : { unwritten: unwritten.slice(), indexStale }),
+    });
+  }
 
   // --- the gate ---
   void writeBehind();
-  audit({
-    type: 'deployment.requested',
-    actor: request.requester.id,
-    outcome: 'PENDING',
-    data: { request },
-  });
-  changed();
+  if (carried === undefined) {
+    audit({
+      type: 'deployment.requested',
+      actor: request.requester.id,
+      outcome: 'PENDING',
+      data: { request },
+    });
+    changed();
+  } else {
+    // A continued run: what the last run had not yet written is in `unwritten` again.
+    publish();
+  }
 
+  // (A continued run past the gate passes straight through: its status is no longer PENDING.)
   const untilExpiry = Math.max(1, Date.parse(request.expiresAt) - Date.now());
-  const answered = await condition(() => status !== 'PENDING', untilExpiry);
+  const answered = await condition(() => status !== 'PENDING' || readyToHandOver(), untilExpiry);
+  if (answered && status === 'PENDING') await handOver();
   if (!answered && status === 'PENDING' && isExpired(request.expiresAt, Date.now())) {
     decide('EXPIRED', `no quorum of ${request.rule.approvals} before ${request.expiresAt}`);
   }
@@ -275,7 +393,7 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
     }
   }
 
-  if (status === 'DEPLOYED' && request.rule.git) {
+  if (status === 'DEPLOYED' && request.rule.git && !gitTag) {
     try {
       gitTag = await git.recordDeploymentTag.executeWithOptions(
         { ...GIT_OPTIONS, summary: `tag ${request.change.commit.slice(0, 12)} in ${request.rule.git.repo}` },
@@ -293,12 +411,19 @@ export async function deploymentWorkflow(request: DeploymentRequest): Promise<De
   if (override) {
     // Break-glass demands a retrospective review within the tier's window; past it, the
     // override is reported overdue until someone eligible reviews it.
-    const reviewed = await condition(() => override?.review !== undefined, Math.max(1, Date.parse(override.reviewDueBy) - Date.now()));
-    if (!reviewed) {
-      override = { ...override, reviewOverdue: true };
-      audit({ type: 'override.review.overdue', actor: 'countersign', outcome: 'overdue', reason: `no review by ${override.reviewDueBy}`, data: { override } });
-      changed();
-      await condition(() => override?.review !== undefined);
+    const reviewed = () => override?.review !== undefined;
+    if (!override.reviewOverdue) {
+      const inTime = await condition(() => reviewed() || readyToHandOver(), Math.max(1, Date.parse(override.reviewDueBy) - Date.now()));
+      if (inTime && !reviewed()) await handOver();
+      if (!inTime) {
+        override = { ...override, reviewOverdue: true };
+        audit({ type: 'override.review.overdue', actor: 'countersign', outcome: 'overdue', reason: `no review by ${override.reviewDueBy}`, data: { override } });
+        changed();
+      }
+    }
+    if (!reviewed()) {
+      await condition(() => reviewed() || readyToHandOver());
+      if (!reviewed()) await handOver();
     }
   }
 

@@ -2,103 +2,56 @@
 // every refusal, decided from the workflow's history alone. With RECORD_HISTORIES=1 each
 // ending's history is saved under test/replay/histories for the replay test.
 
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import type { AuditEventInput } from '../../activities/types';
-import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
-import { workflowIdFor } from '../../policy/types';
+import type { DeploymentRequest, DeploymentView } from '../../policy/types';
+import { RECENT_REFUSALS_KEPT, REFUSALS_PER_ACTOR, TOO_MANY_REFUSALS } from '../../policy/refusals';
 import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, rejectUpdate, reviewUpdate } from '../../workflows/definitions';
-import type { deploymentWorkflow } from '../../workflows/deployment';
-import { ApplicationFailure } from '@temporalio/activity';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import {
+  DIGEST,
+  person,
+  type Recorded,
+  request,
+  saveHistory as saveRecording,
+  startDeployment,
+  startStubbedWorker,
+  WRONG_DIGEST,
+} from './workflow-fixtures';
 
-const DIGEST = `sha256:${'a'.repeat(64)}`;
-const record = process.env.RECORD_HISTORIES === '1';
-
-const person = (id: string, groups: string[] = [], identities: string[] = [`email:${id}@example.com`]): Person => ({ id, groups, identities });
 const alice = person('alice');
 const bob = person('bob');
 const carol = person('carol', ['security']);
 const dave = person('dave', ['sre']);
 
-function request(overrides: Partial<DeploymentRequest> = {}, rule: Partial<DeploymentRequest['rule']> = {}): DeploymentRequest {
-  const id = randomUUID();
-  const now = Date.now();
-  const expiresAfterMs = rule.expiresAfterMs ?? 3_600_000;
-  return {
-    id,
-    service: 'web',
-    environment: 'production',
-    artifact: { name: 'registry.example.com/web:1', digest: DIGEST },
-    change: { commit: 'c'.repeat(40), authors: ['alice@example.com'] },
-    requester: person('ci', [], []),
-    excluded: { principalIds: ['alice'], identities: ['email:alice@example.com'] },
-    rule: { tier: 'high', approvals: 2, requiredGroups: [], eligibleGroups: [], expiresAfterMs, deployer: 'log', policyHash: 'sha256:test', ruleIndex: 0, ...rule },
-    requestedAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + expiresAfterMs).toISOString(),
-    ...overrides,
-  };
-}
-
 let connection: Connection;
 let client: Client;
-let worker: Worker;
-let running: Promise<void>;
-const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
-const audit: AuditEventInput[] = [];
-const indexed: DeploymentView[] = [];
-const deploys: Array<{ id: string; digest: string }> = [];
-const failingDeploys = new Set<string>();
+let worker: { taskQueue: string; recorded: Recorded; stop(): Promise<void> };
+let audit: Recorded['audit'];
+let indexed: Recorded['indexed'];
+let deploys: Recorded['deploys'];
+let failingDeploys: Recorded['failingDeploys'];
 
 beforeAll(async () => {
   quietTemporalRuntime();
   connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
   client = new Client({ connection });
-  worker = await Worker.create({
-    connection: await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! }),
-    taskQueue,
-    workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! },
-    activities: {
-      async recordAuditEvents(events: AuditEventInput[]) {
-        audit.push(...events);
-      },
-      async indexDeployment(view: DeploymentView) {
-        indexed.push(view);
-      },
-      async deploy({ request: req, digest }: { request: DeploymentRequest; digest: string }) {
-        deploys.push({ id: req.id, digest });
-        if (failingDeploys.has(req.id)) throw ApplicationFailure.nonRetryable('deploy.sh exited with code 3', 'DeployFailed');
-        return { ok: true, deployer: req.rule.deployer, digest, at: new Date().toISOString(), output: 'ok' };
-      },
-    },
-  });
-  running = worker.run();
+  worker = await startStubbedWorker(process.env.TEMPORAL_ADDRESS!);
+  ({ audit, indexed, deploys, failingDeploys } = worker.recorded);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await worker?.stop();
   await connection?.close();
 });
 
 async function start(req: DeploymentRequest) {
-  return client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
-    taskQueue,
-    workflowId: workflowIdFor(req.id),
-    args: [req],
-  });
+  return startDeployment(client, worker.taskQueue, req);
 }
 
 /** Adds a recording; existing ones stay, since they stand for workflows already running. */
 async function saveHistory(name: string, workflowId: string) {
-  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.json`);
-  if (!record || existsSync(file)) return;
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  writeFileSync(file, `${historyToJSON(history)}\n`);
+  await saveRecording(client, name, workflowId);
 }
 
 describe('deployment workflow', () => {
@@ -241,6 +194,92 @@ describe('deployment workflow', () => {
     expect(final.status).toBe('DEPLOYED');
     expect(deploys.filter((d) => d.id === req.id)).toEqual([{ id: req.id, digest: DIGEST }]);
     await saveHistory('overridden', handle.workflowId);
+  });
+});
+
+/** The gate's answer, or the validator's rejection when it turned the attempt away. */
+async function attempt<T>(send: () => Promise<T>): Promise<T | { turnedAway: string }> {
+  try {
+    return await send();
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === TOO_MANY_REFUSALS) {
+      return { turnedAway: err.cause.message };
+    }
+    throw err;
+  }
+}
+
+const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+describe('refused attempts a caller cannot pile up', () => {
+  it('keeps a count and the latest few refusals, stops hearing a principal past the limit, and still counts good approvals', async () => {
+    const req = request();
+    const handle = await start(req);
+    const sizes: number[] = [];
+    const turnedAway: string[] = [];
+    // One approver with the wrong digest, over and over; and ten more at once, each many times.
+    const sendWrong = async (approver: ReturnType<typeof person>, times: number) => {
+      for (let i = 0; i < times; i += 1) {
+        const answer = await attempt(() => handle.executeUpdate(approveUpdate, { args: [{ approver, digest: WRONG_DIGEST, comment: 'x'.repeat(4000) }] }));
+        if ('turnedAway' in answer) turnedAway.push(answer.turnedAway);
+        else {
+          expect(answer).toMatchObject({ outcome: 'refused', reason: 'DIGEST_MISMATCH' });
+          sizes.push(bytes(answer));
+        }
+      }
+    };
+    await sendWrong(bob, 200);
+    const crowd = Array.from({ length: 10 }, (_, i) => person(`mallory-${i}`));
+    await Promise.all(crowd.map((who) => sendWrong(who, 30)));
+
+    const expectedCount = REFUSALS_PER_ACTOR * 11;
+    expect(turnedAway).toHaveLength(200 + 10 * 30 - expectedCount);
+    expect(turnedAway[0]).toContain(`bob has been refused ${REFUSALS_PER_ACTOR} times on deployment ${req.id}`);
+    // Every answer stays small whatever came before it.
+    expect(Math.max(...sizes)).toBeLessThan(16_000);
+    const view = await handle.query(deploymentQuery);
+    expect(view.refusedCount).toBe(expectedCount);
+    expect(view.refused).toHaveLength(RECENT_REFUSALS_KEPT);
+    expect(bytes(view)).toBeLessThan(16_000);
+
+    // Turned-away attempts leave nothing in history: one accepted update per counted refusal.
+    const history = await handle.fetchHistory();
+    const accepted = history.events!.filter((event) => event.workflowExecutionUpdateAcceptedEventAttributes).length;
+    expect(accepted).toBe(expectedCount);
+    expect(history.events!.length).toBeLessThan(expectedCount * 12 + 100);
+
+    // A principal past the limit is still heard when the gate would accept the answer.
+    const good = await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
+    expect(good.outcome).toBe('accepted');
+    expect(good.deployment.approvals.map((a) => a.approver)).toEqual(['bob']);
+    // ... but a refused one of theirs is turned away again (here a duplicate).
+    expect(await attempt(() => handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] }))).toHaveProperty('turnedAway');
+    // Someone else's limit never blocks an answer.
+    const second = await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST }] });
+    expect(second.deployment.status).toBe('APPROVED');
+    expect((await handle.result()).status).toBe('DEPLOYED');
+    expect(deploys.filter((d) => d.id === req.id)).toEqual([{ id: req.id, digest: DIGEST }]);
+
+    // Every counted refusal is in the trail, whole.
+    const trail = audit.filter((e) => e.deploymentId === req.id && e.type === 'approval.refused');
+    expect(trail).toHaveLength(expectedCount);
+    expect(new Set(trail.map((e) => e.eventId)).size).toBe(expectedCount);
+  });
+
+  it('turns a principal away on every kind of answer once their refusals are used up', async () => {
+    const req = request();
+    const handle = await start(req);
+    const other = { id: 'other-ci', roles: ['pipeline'] };
+    for (let i = 0; i < REFUSALS_PER_ACTOR; i += 1) {
+      expect(await handle.executeUpdate(cancelUpdate, { args: [{ actor: other }] })).toMatchObject({ outcome: 'refused', reason: 'NOT_PERMITTED' });
+    }
+    expect(await attempt(() => handle.executeUpdate(cancelUpdate, { args: [{ actor: other }] }))).toHaveProperty('turnedAway');
+    expect(await attempt(() => handle.executeUpdate(overrideUpdate, { args: [{ actor: { ...person('other-ci'), roles: ['pipeline'] }, reason: 'x' }] }))).toHaveProperty('turnedAway');
+    expect((await handle.query(deploymentQuery)).refusedCount).toBe(REFUSALS_PER_ACTOR);
+    // The requester's own cancel is heard.
+    const cancelled = await handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: 'ci', roles: ['pipeline'] } }] });
+    expect(cancelled.deployment.status).toBe('CANCELLED');
+    expect((await handle.result()).status).toBe('CANCELLED');
   });
 });
 

@@ -1,0 +1,107 @@
+// What the workflow tests share: people, a request, a worker with stubbed activities that
+// remembers what the workflow asked them to write, and the recording of histories for replay.
+
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { ApplicationFailure } from '@temporalio/activity';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AuditEventInput } from '../../activities/types';
+import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
+import { workflowIdFor } from '../../policy/types';
+import { SearchKeys } from '../../workflows/definitions';
+import type { deploymentWorkflow } from '../../workflows/deployment';
+
+export const DIGEST = `sha256:${'a'.repeat(64)}`;
+export const WRONG_DIGEST = `sha256:${'b'.repeat(64)}`;
+export const recordHistories = process.env.RECORD_HISTORIES === '1';
+
+export const person = (id: string, groups: string[] = [], identities: string[] = [`email:${id}@example.com`]): Person => ({ id, groups, identities });
+
+export function request(overrides: Partial<DeploymentRequest> = {}, rule: Partial<DeploymentRequest['rule']> = {}): DeploymentRequest {
+  const id = randomUUID();
+  const now = Date.now();
+  const expiresAfterMs = rule.expiresAfterMs ?? 3_600_000;
+  return {
+    id,
+    service: 'web',
+    environment: 'production',
+    artifact: { name: 'registry.example.com/web:1', digest: DIGEST },
+    change: { commit: 'c'.repeat(40), authors: ['alice@example.com'] },
+    requester: person('ci', [], []),
+    excluded: { principalIds: ['alice'], identities: ['email:alice@example.com'] },
+    rule: { tier: 'high', approvals: 2, requiredGroups: [], eligibleGroups: [], expiresAfterMs, deployer: 'log', policyHash: 'sha256:test', ruleIndex: 0, ...rule },
+    requestedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + expiresAfterMs).toISOString(),
+    ...overrides,
+  };
+}
+
+/** What the stubbed activities were asked to do. */
+export interface Recorded {
+  audit: AuditEventInput[];
+  indexed: DeploymentView[];
+  deploys: Array<{ id: string; digest: string }>;
+  failingDeploys: Set<string>;
+}
+
+export async function startStubbedWorker(address: string): Promise<{ taskQueue: string; recorded: Recorded; stop(): Promise<void> }> {
+  const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
+  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set() };
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! },
+    activities: {
+      async recordAuditEvents(events: AuditEventInput[]) {
+        recorded.audit.push(...events);
+      },
+      async indexDeployment(view: DeploymentView) {
+        recorded.indexed.push(view);
+      },
+      async deploy({ request: req, digest }: { request: DeploymentRequest; digest: string }) {
+        recorded.deploys.push({ id: req.id, digest });
+        if (recorded.failingDeploys.has(req.id)) throw ApplicationFailure.nonRetryable('deploy.sh exited with code 3', 'DeployFailed');
+        return { ok: true, deployer: req.rule.deployer, digest, at: new Date().toISOString(), output: 'ok' };
+      },
+    },
+  });
+  const running = worker.run();
+  return {
+    taskQueue,
+    recorded,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+export async function startDeployment(client: Client, taskQueue: string, req: DeploymentRequest) {
+  return client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
+    taskQueue,
+    workflowId: workflowIdFor(req.id),
+    args: [req],
+    // As the API starts it: the UI's live audit view filters on these.
+    typedSearchAttributes: [
+      { key: SearchKeys.service, value: req.service },
+      { key: SearchKeys.environment, value: req.environment },
+      { key: SearchKeys.requester, value: req.requester.id },
+    ],
+  });
+}
+
+/**
+ * Adds a recording of one run's history (the latest run without `runId`); existing recordings
+ * stay, since they stand for workflows already running.
+ */
+export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
+  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.json`);
+  if (!recordHistories || existsSync(file)) return;
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  writeFileSync(file, `${historyToJSON(history)}\n`);
+}
