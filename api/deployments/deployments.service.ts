@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  ApplicationFailure,
   Client,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { createHash, randomUUID } from 'node:crypto';
@@ -12,6 +14,7 @@ import { checkReview } from '../../policy/gate';
 import { configuredSpelling, scopeMatches } from '../../policy/names';
 import { withSkeletons } from '../../policy/confusables';
 import { authorKeys } from '../../policy/identity';
+import { TOO_MANY_REFUSALS, tooManyRefusalsDetail } from '../../policy/refusals';
 import {
   isTerminal,
   workflowIdFor,
@@ -342,7 +345,8 @@ export class DeploymentsService {
 
   /**
    * Sends an answer to the gate. The workflow decides and records it; a refusal comes back as
-   * a problem document with the gate's own reason.
+   * a problem document with the gate's own reason. A principal that may not see the deployment
+   * gets 404 before anything reaches the gate, so no answer (a refusal included) shows it.
    */
   private async answer(
     actor: Actor,
@@ -351,10 +355,18 @@ export class DeploymentsService {
     send: (handle: WorkflowHandle<typeof deploymentWorkflow>) => Promise<GateAnswer>,
     data: Record<string, unknown> = {},
   ): Promise<DeploymentView> {
+    await this.visibleRow(actor, id);
     let answer: GateAnswer;
     try {
       answer = await this.temporal.withDeadline(Date.now() + this.options.answerTimeoutMs, () => send(this.handle(id)));
     } catch (err) {
+      const turnedAway = tooManyRefusals(err);
+      if (turnedAway) {
+        // The gate no longer hears this principal's refused attempts; the trail still keeps each.
+        const detail = tooManyRefusalsDetail(actor.id, turnedAway.refused, id);
+        await this.audit.record({ type: `${kind}.refused`, actor: actor.id, deploymentId: id, outcome: 'refused', reason: 'TOO_MANY_REFUSALS', data: { detail, gateReason: turnedAway.reason, ...data } });
+        throw new Problem(429, 'too-many-refusals', detail, { reason: 'TOO_MANY_REFUSALS', refused: turnedAway.refused });
+      }
       if (!(err instanceof WorkflowNotFoundError)) {
         this.logger.warn(`deployment ${id}: the gate did not answer the ${kind} (${(err as Error).message})`);
         throw new Problem(503, 'gate-unavailable',
@@ -393,6 +405,18 @@ export class DeploymentsService {
   async recordMalformed(actor: Actor, id: string, kind: string, detail: string): Promise<void> {
     await this.audit.record({ type: `${kind}.refused`, actor: actor.id, deploymentId: id, outcome: 'refused', reason: 'MALFORMED', data: { detail } });
   }
+}
+
+/** The gate's update validator turned the answer away: the principal's refusals are used up. */
+function tooManyRefusals(err: unknown): { refused: number; reason?: string } | undefined {
+  if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure) || err.cause.type !== TOO_MANY_REFUSALS) {
+    return undefined;
+  }
+  const [details] = (err.cause.details ?? []) as Array<{ refused?: unknown; reason?: unknown } | undefined>;
+  return {
+    refused: typeof details?.refused === 'number' ? details.refused : 0,
+    reason: typeof details?.reason === 'string' ? details.reason : undefined,
+  };
 }
 
 function assertSameRequest(request: DeploymentRequest, body: CreateDeploymentBody): void {
