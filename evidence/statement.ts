@@ -49,7 +49,15 @@ export interface DeploymentApprovalPredicate {
   change: { commit: string; authors: string[]; requestedBy?: string; summary?: string; url?: string };
   rule: RecordedRule;
   approvals: Approval[];
+  /** The latest refused attempts the gate kept whole (a few; see policy/refusals.ts). */
   refused: RefusedAttempt[];
+  /** Every refused attempt the gate counted. */
+  refusedCount: number;
+  /**
+   * Where each refused attempt is kept whole, with who and when: the hash-chained audit trail's
+   * events of this deployment whose type ends in `.refused`.
+   */
+  refusedInAuditTrail: string;
   decision?: Decision;
   override?: Override;
   deploy?: Omit<DeployResult, 'output'>;
@@ -131,6 +139,8 @@ export function buildStatement(input: StatementInput): InTotoStatement {
       },
       approvals: deployment.approvals.map((approval) => ({ ...approval, groups: [...approval.groups] })),
       refused: deployment.refused.map((attempt) => ({ ...attempt })),
+      refusedCount: deployment.refusedCount ?? deployment.refused.length,
+      refusedInAuditTrail: `/v1/audit?deployment=${encodeURIComponent(deployment.id)}`,
       decision: deployment.decision,
       override: deployment.override,
       deploy,
