@@ -309,8 +309,9 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
 
   // --- the hand-over to a fresh run, before the history grows near Temporal's limits ---
   /**
-   * Due when Temporal suggests it or the history passes our own marks; ready once the trail
-   * and the index have everything (nothing is lost between runs) and no answer is mid-way.
+   * Due when Temporal suggests it or the history passes our own marks; ready once no answer is
+   * mid-way and the trail and the index have caught up, or, if answers keep them from it, once
+   * the history has doubled (see CARRY_UNWRITTEN_UP_TO_BYTES). Nothing is lost between runs.
    */
   let dueAtLength: number | undefined;
   function readyToHandOver(): boolean {
