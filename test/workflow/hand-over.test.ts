@@ -9,6 +9,7 @@ import type { temporal } from '@temporalio/proto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { writesInHistory } from '../../database/reconcile';
 import { REFUSALS_PER_ACTOR, TOO_MANY_REFUSALS } from '../../policy/refusals';
 import type { DeploymentView } from '../../policy/types';
 import { startTemporalDevServer, type TemporalDevServer } from '../../runtime/embedded-temporal';
@@ -144,6 +145,11 @@ describe('the hand-over to a fresh run', () => {
     expect(events.filter((e) => e.type === 'deployment.requested')).toHaveLength(1);
 
     const chain = await runsOf(handle.workflowId);
+    // Reconcile reads every run of the chain, so it finds every event any run asked to write.
+    const reconciled = await writesInHistory(client, req.id);
+    expect(reconciled.runs).toBe(chain.length);
+    expect(new Set(reconciled.events.map((event) => event.eventId))).toEqual(new Set(byId.keys()));
+
     await saveHistory(client, 'continued-as-new', handle.workflowId, chain[0]!.runId);
     if (chain.length > 2) await saveHistory(client, 'continued-run-continued-as-new', handle.workflowId, chain[1]!.runId);
     await saveHistory(client, 'continued-run-deployed', handle.workflowId, chain.at(-1)!.runId);
