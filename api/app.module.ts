@@ -3,7 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import type { EvidenceKey } from '../evidence/keys';
-import type { PolicyHolder } from '../runtime/policy-file';
+import type { PolicyHolder } from '../settings/policy-file';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { AuthGuard } from './auth/auth.guard';

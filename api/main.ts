@@ -3,9 +3,9 @@
 import { Client } from '@temporalio/client';
 import { waitForDatabase } from '../database/data-source';
 import { loadEvidenceKey } from '../evidence/keys';
-import { PolicyHolder } from '../runtime/policy-file';
-import { readSettings, requireServers, type Settings } from '../runtime/settings';
-import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
+import { PolicyHolder } from '../settings/policy-file';
+import { readSettings, requireServers, type Settings } from '../settings/settings';
+import { connectTemporal, ensureSearchAttributes } from '../settings/temporal';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { newSecret } from './auth/secrets';
 import { createApiServer } from './server';

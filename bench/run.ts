@@ -11,10 +11,10 @@ import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { createApiServer } from '../api/server';
 import { openDatabase } from '../database/data-source';
-import { startEmbeddedPostgres } from '../runtime/embedded-postgres';
-import { startTemporalDevServer } from '../runtime/embedded-temporal';
-import { PolicyHolder } from '../runtime/policy-file';
-import { findOrInstallTemporalCli } from '../runtime/temporal-cli';
+import { startEmbeddedPostgres } from '../local/embedded-postgres';
+import { startTemporalDevServer } from '../local/embedded-temporal';
+import { PolicyHolder } from '../settings/policy-file';
+import { findOrInstallTemporalCli } from '../local/temporal-cli';
 import { createWorker } from '../worker/worker';
 import { pingUpdate } from './bare-workflow';
 

@@ -3,10 +3,10 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { waitForDatabase } from '../database/data-source';
 import { loadEvidenceKey } from '../evidence/keys';
-import { PolicyHolder } from '../runtime/policy-file';
-import { readSettings, requireServers } from '../runtime/settings';
-import { connectTemporal, ensureSearchAttributes } from '../runtime/temporal';
-import { describeTemporalConnection } from '../runtime/temporal-connection';
+import { PolicyHolder } from '../settings/policy-file';
+import { readSettings, requireServers } from '../settings/settings';
+import { connectTemporal, ensureSearchAttributes } from '../settings/temporal';
+import { describeTemporalConnection } from '../settings/temporal-connection';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
 import type { EvidenceKey } from '../evidence/keys';
 import type { Policy } from '../policy/config';
-import type { TemporalConnectionSettings } from '../runtime/temporal-connection';
+import type { TemporalConnectionSettings } from '../settings/temporal-connection';
 import { TASK_QUEUE } from '../workflows/definitions';
 
 export interface WorkerDependencies {

@@ -5,7 +5,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { OidcIssuer } from '../../policy/config';
-import type { PolicyHolder } from '../../runtime/policy-file';
+import type { PolicyHolder } from '../../settings/policy-file';
 import { POLICY } from '../tokens';
 import { actorOf, AuthService, type Authentication } from './auth.service';
 

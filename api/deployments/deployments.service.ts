@@ -25,7 +25,7 @@ import {
   type RefusalReason,
 } from '../../policy/types';
 import { pendingView } from '../../policy/view';
-import type { PolicyHolder } from '../../runtime/policy-file';
+import type { PolicyHolder } from '../../settings/policy-file';
 import {
   approveUpdate,
   cancelUpdate,

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { PolicyError } from '../../policy/config';
-import type { PolicyHolder } from '../../runtime/policy-file';
+import type { PolicyHolder } from '../../settings/policy-file';
 import { type Actor, CurrentActor, Roles } from '../auth/actor';
 import { AuditService } from '../audit/audit.service';
 import { invalid } from '../problem';

@@ -20,7 +20,7 @@ import type { GitSettings } from '../../policy/config';
 import { principalKeys } from '../../policy/identity';
 import { canonicalName } from '../../policy/names';
 import type { DeploymentView } from '../../policy/types';
-import type { PolicyHolder } from '../../runtime/policy-file';
+import type { PolicyHolder } from '../../settings/policy-file';
 import type { Actor } from '../auth/actor';
 import { actorOf } from '../auth/auth.service';
 import { AuthFailures } from '../auth/rate-limit';

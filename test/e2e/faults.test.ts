@@ -13,8 +13,8 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startTemporalDevServer, type TemporalDevServer } from '../../runtime/embedded-temporal';
-import { findOrInstallTemporalCli } from '../../runtime/temporal-cli';
+import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
+import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import { TASK_QUEUE } from '../../workflows/definitions';
 import { deploymentBody, eventually, standardCast, waitForStatus } from '../support/fixtures';
 import { type Harness, startCountersign } from '../support/harness';

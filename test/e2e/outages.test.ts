@@ -6,8 +6,8 @@
 
 import { startApi } from '../../api/main';
 import { verifyAuditChain } from '../../database/audit-trail';
-import { findFreePort } from '../../runtime/process-tree';
-import { readSettings } from '../../runtime/settings';
+import { findFreePort } from '../../local/process-tree';
+import { readSettings } from '../../settings/settings';
 import { deploymentBody, eventually, standardCast } from '../support/fixtures';
 import { type Harness, startCountersign } from '../support/harness';
 import { Http } from '../support/http';

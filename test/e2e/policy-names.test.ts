@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PolicyError } from '../../policy/config';
-import { loadPolicy } from '../../runtime/policy-file';
+import { loadPolicy } from '../../settings/policy-file';
 import { SearchKeys } from '../../workflows/definitions';
 import { createPrincipal, deploymentBody, type Person } from '../support/fixtures';
 import { type Harness, startCountersign } from '../support/harness';

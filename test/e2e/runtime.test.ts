@@ -8,10 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { Client, Connection } from '@temporalio/client';
-import { findFreePort, isProcessAlive, sleep, waitForPidExit } from '../../runtime/process-tree';
-import { findOrInstallTemporalCli, projectLocalCliPath } from '../../runtime/temporal-cli';
-import { DEPLOY_SEARCH_ATTRIBUTES, buildStartDevArgs, startTemporalDevServer } from '../../runtime/embedded-temporal';
-import { resolvePostgresBinaries, startEmbeddedPostgres } from '../../runtime/embedded-postgres';
+import { findFreePort, isProcessAlive, sleep, waitForPidExit } from '../../local/process-tree';
+import { findOrInstallTemporalCli, projectLocalCliPath } from '../../local/temporal-cli';
+import { buildStartDevArgs, startTemporalDevServer } from '../../local/embedded-temporal';
+import { DEPLOY_SEARCH_ATTRIBUTES } from '../../settings/temporal';
+import { resolvePostgresBinaries, startEmbeddedPostgres } from '../../local/embedded-postgres';
 
 jest.setTimeout(180_000);
 

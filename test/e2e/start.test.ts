@@ -6,7 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { findFreePort } from '../../runtime/process-tree';
+import { findFreePort } from '../../local/process-tree';
 import { deploymentBody, waitForStatus } from '../support/fixtures';
 import { Http } from '../support/http';
 
@@ -20,7 +20,7 @@ const adminToken = 'start-test-admin-token';
 
 function start(): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'runtime', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'local', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   return { child, output: () => output };
@@ -86,7 +86,7 @@ it('runs everything, stops on Ctrl-C, and the next start finds a pending request
 it('refuses to start on an invalid policy, naming the key', async () => {
   const bad = path.join(dataDir, 'bad.yaml');
   require('node:fs').writeFileSync(bad, 'tiers:\n  low: { approvals: one, expiresAfter: 24h }\nrules:\n  - { tier: low }\n');
-  const run = spawn(process.execPath, [path.join(root, 'dist', 'runtime', 'start.js')], { cwd: root, env: { ...env, COUNTERSIGN_CONFIG: bad }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawn(process.execPath, [path.join(root, 'dist', 'local', 'start.js')], { cwd: root, env: { ...env, COUNTERSIGN_CONFIG: bad }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   run.stdout.on('data', (chunk) => (output += chunk));
   run.stderr.on('data', (chunk) => (output += chunk));

@@ -7,9 +7,9 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../../database/data-source';
-import { startEmbeddedPostgres } from '../../runtime/embedded-postgres';
-import { startTemporalDevServer } from '../../runtime/embedded-temporal';
-import { findOrInstallTemporalCli } from '../../runtime/temporal-cli';
+import { startEmbeddedPostgres } from '../../local/embedded-postgres';
+import { startTemporalDevServer } from '../../local/embedded-temporal';
+import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import { workflowsPath } from '../../worker/worker';
 import { ADMIN_DATABASE_URL, adminQuery, canConnect, databaseUrlFor } from './servers';
 

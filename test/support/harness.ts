@@ -13,9 +13,9 @@ import type { DataSource } from 'typeorm';
 import { createApiServer, type ApiServer } from '../../api/server';
 import { openDatabase } from '../../database/data-source';
 import { type EvidenceKey, loadEvidenceKey } from '../../evidence/keys';
-import { PolicyHolder } from '../../runtime/policy-file';
-import { connectTemporal } from '../../runtime/temporal';
-import { readTemporalConnectionSettings } from '../../runtime/temporal-connection';
+import { PolicyHolder } from '../../settings/policy-file';
+import { connectTemporal } from '../../settings/temporal';
+import { readTemporalConnectionSettings } from '../../settings/temporal-connection';
 import { createWorker } from '../../worker/worker';
 import { adminQuery, databaseUrlFor } from './servers';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SearchKeys } from '../../workflows/definitions';
-import { DEPLOY_SEARCH_ATTRIBUTES } from '../../runtime/embedded-temporal';
+import { DEPLOY_SEARCH_ATTRIBUTES } from '../../settings/temporal';
 
 const ROOT = path.resolve(__dirname, '../..');
 

@@ -7,10 +7,11 @@ import {
   parseTemporalVersion,
   pathCandidates,
   projectLocalCliPath,
-} from '../../runtime/temporal-cli';
-import { DEPLOY_SEARCH_ATTRIBUTES, buildStartDevArgs } from '../../runtime/embedded-temporal';
+} from '../../local/temporal-cli';
+import { buildStartDevArgs } from '../../local/embedded-temporal';
+import { DEPLOY_SEARCH_ATTRIBUTES } from '../../settings/temporal';
 import { SearchKeys } from '../../workflows/definitions';
-import { OutputTail, commandHasArg } from '../../runtime/process-tree';
+import { OutputTail, commandHasArg } from '../../local/process-tree';
 
 describe('parseTemporalVersion', () => {
   it('reads the current CLI format', () => {

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeTemporalConnection, readTemporalConnectionSettings } from '../../runtime/temporal-connection';
-import { readSettings } from '../../runtime/settings';
+import { describeTemporalConnection, readTemporalConnectionSettings } from '../../settings/temporal-connection';
+import { readSettings } from '../../settings/settings';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'countersign-tls-settings-'));
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';

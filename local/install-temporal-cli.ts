@@ -1,4 +1,4 @@
-// `node dist/runtime/install-temporal-cli.js`: resolves (installing if needed) the Temporal CLI and
+// `node dist/local/install-temporal-cli.js`: resolves (installing if needed) the Temporal CLI and
 // prints its path on stdout, so CI can pre-install it in a cached step and scripts can capture it.
 // Progress goes to stderr to keep stdout to the one path.
 

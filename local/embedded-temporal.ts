@@ -19,21 +19,7 @@ import {
   stopChild,
   terminatePid,
 } from './process-tree';
-
-/**
- * Custom search attributes the dev server registers at launch, in the CLI's spelling. They must
- * match `SearchKeys` in workflows/definitions.ts (a unit test holds them together); the workflow
- * cannot upsert an attribute the server does not know.
- */
-export const DEPLOY_SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword' | 'KeywordList'>> = Object.freeze({
-  DeployService: 'Keyword',
-  DeployEnvironment: 'Keyword',
-  DeployArtifactDigest: 'Keyword',
-  DeployTier: 'Keyword',
-  DeployStatus: 'Keyword',
-  DeployRequester: 'Keyword',
-  DeployApprovers: 'KeywordList',
-});
+import { DEPLOY_SEARCH_ATTRIBUTES } from '../settings/temporal';
 
 export interface TemporalDevServerOptions {
   /** From findOrInstallTemporalCli(). */

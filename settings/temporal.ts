@@ -2,8 +2,23 @@
 
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DEPLOY_SEARCH_ATTRIBUTES } from './embedded-temporal';
 import { describeTemporalConnection, type TemporalConnectionSettings } from './temporal-connection';
+
+/**
+ * Custom search attributes Countersign needs, in the CLI's spelling: registered by the dev server at
+ * launch (local/embedded-temporal.ts) and by ensureSearchAttributes on an existing cluster. They must
+ * match `SearchKeys` in workflows/definitions.ts (a unit test holds them together); the workflow
+ * cannot upsert an attribute the server does not know.
+ */
+export const DEPLOY_SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword' | 'KeywordList'>> = Object.freeze({
+  DeployService: 'Keyword',
+  DeployEnvironment: 'Keyword',
+  DeployArtifactDigest: 'Keyword',
+  DeployTier: 'Keyword',
+  DeployStatus: 'Keyword',
+  DeployRequester: 'Keyword',
+  DeployApprovers: 'KeywordList',
+});
 
 export async function connectTemporal(
   address: string,

@@ -10,8 +10,8 @@ import { newSecret } from '../api/auth/secrets';
 import { openDatabase, redactUrl } from '../database/data-source';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { startTemporalDevServer } from './embedded-temporal';
-import { loadPolicy } from './policy-file';
-import { readSettings } from './settings';
+import { loadPolicy } from '../settings/policy-file';
+import { readSettings } from '../settings/settings';
 import { findOrInstallTemporalCli } from './temporal-cli';
 
 type Stop = () => Promise<void>;

@@ -6,7 +6,7 @@ import { readTemporalConnectionSettings, type TemporalConnectionSettings } from 
 export interface Settings {
   port: number;
   temporalAddress?: string;
-  /** TLS, mutual TLS or an API key for TEMPORAL_ADDRESS (runtime/temporal-connection.ts). */
+  /** TLS, mutual TLS or an API key for TEMPORAL_ADDRESS (settings/temporal-connection.ts). */
   temporalConnection: TemporalConnectionSettings;
   temporalNamespace: string;
   temporalDevPort: number;

@@ -1,0 +1,60 @@
+// The folder tree says what runs in production: nothing under the production folders may reach
+// into `local/` (the dev servers behind `npm start`), so a deployment never depends on code
+// written for one machine. Imports are read with the TypeScript compiler's own pre-processor.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+
+const root = path.resolve(__dirname, '..', '..');
+
+/** What `npm run api`, `npm run worker` and the `countersign` command run (and the docker image ships). */
+const PRODUCTION_FOLDERS = ['api', 'worker', 'activities', 'database', 'evidence', 'settings', 'policy', 'workflows', 'cli'];
+const DEV_ONLY_FOLDERS = ['local', 'test', 'bench'];
+
+function sourceFiles(folder: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) found.push(full);
+    }
+  };
+  walk(path.join(root, folder));
+  return found;
+}
+
+function relativeImports(file: string): string[] {
+  const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+  return info.importedFiles.map((f) => f.fileName).filter((name) => name.startsWith('.'));
+}
+
+describe('production code does not import dev-server code', () => {
+  it('finds the production folders and their files', () => {
+    for (const folder of PRODUCTION_FOLDERS) expect(sourceFiles(folder).length).toBeGreaterThan(0);
+  });
+
+  it('refuses an import of local/, test/ or bench/ from any production folder', () => {
+    const offences: string[] = [];
+    for (const folder of PRODUCTION_FOLDERS) {
+      for (const file of sourceFiles(folder)) {
+        for (const spec of relativeImports(file)) {
+          const target = path.relative(root, path.resolve(path.dirname(file), spec));
+          const top = target.split(path.sep)[0];
+          if (DEV_ONLY_FOLDERS.includes(top)) offences.push(`${path.relative(root, file)} imports ${spec}`);
+        }
+      }
+    }
+    expect(offences).toEqual([]);
+  });
+
+  it('would notice such an import (the scanner reads import, export-from and require)', () => {
+    const info = ts.preProcessFile(
+      "import { a } from '../local/start';\nexport * from '../local/x';\nconst y = require('../local/y');",
+      true,
+      true,
+    );
+    expect(info.importedFiles.map((f) => f.fileName)).toEqual(['../local/start', '../local/x', '../local/y']);
+  });
+});
