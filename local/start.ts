@@ -1,13 +1,15 @@
 // `npm start`: the whole service on embedded defaults. A Temporal dev server (SQLite file and
 // Web UI) and an embedded PostgreSQL under COUNTERSIGN_DATA_DIR unless TEMPORAL_ADDRESS or
 // DATABASE_URL name existing ones; then the API and the worker as two child processes, the
-// same programs `npm run api` and `npm run worker` run alone in production.
+// same programs `npm run api` and `npm run worker` run alone in production. With --demo
+// (`npm run demo`), it then walks one deployment through the gate (local/demo.ts) and keeps running.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { newSecret } from '../api/auth/secrets';
 import { openDatabase, redactUrl } from '../database/data-source';
+import { runDemo } from './demo';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { startTemporalDevServer } from './embedded-temporal';
 import { loadPolicy } from '../settings/policy-file';
@@ -145,6 +147,19 @@ async function main(): Promise<void> {
     say(`Temporal     ${temporalAddress} (namespace ${settings.temporalNamespace})`);
     say(`PostgreSQL   ${redactUrl(databaseUrl)}`);
     say(`admin token  ${adminToken}${settings.adminToken ? ' (from COUNTERSIGN_ADMIN_TOKEN)' : ' (generated for this run; set COUNTERSIGN_ADMIN_TOKEN to keep one)'}`);
+    if (process.argv.includes('--demo')) {
+      console.log('');
+      await runDemo({
+        apiUrl,
+        adminToken,
+        temporalAddress,
+        temporalConnection: settings.temporalConnection,
+        namespace: settings.temporalNamespace,
+        temporalUiUrl,
+        say,
+      });
+      console.log('');
+    }
     say('Ctrl-C stops all of it; pending deployments wait for the next start.');
   } catch (err) {
     console.error(`[countersign] could not start: ${(err as Error).message}`);
