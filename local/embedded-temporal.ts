@@ -1,6 +1,16 @@
 // Runs `temporal server start-dev` as a child of this process, for `countersign start` and the
 // end-to-end tests. The dev server is a single binary with SQLite persistence: enough for one
 // team's approval gate, and nothing to install beyond the CLI (see temporal-cli.ts).
+//
+// Why not the SDK's own launcher, @temporalio/testing's TestWorkflowEnvironment.createLocal (or
+// EphemeralServer) with `executable: { type: 'existing-path', path }`? It takes the same options
+// (dbFilename, fixed port and uiPort, namespace, ip, search attributes) and runs the same binary,
+// but it is built for a test's lifetime, not for `npm start`'s: the server's output cannot be sent
+// to a log file we name under the data folder; nothing recognises a server that a killed earlier
+// run left holding the SQLite file and the ports (reapOrphanedServer below stops it on the next
+// start); a taken port surfaces as the CLI's own failure rather than "port 7233 is in use, set
+// TEMPORAL_DEV_PORT"; and it would load the SDK's native runtime into the supervisor process, from
+// a package that is a dev dependency (npm start must work after `npm ci --omit=dev` too). So we keep ours.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
