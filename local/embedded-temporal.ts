@@ -10,7 +10,7 @@
 // run left holding the SQLite file and the ports (reapOrphanedServer below stops it on the next
 // start); a taken port surfaces as the CLI's own failure rather than "port 7233 is in use, set
 // TEMPORAL_DEV_PORT"; and it would load the SDK's native runtime into the supervisor process, from
-// a package that is a dev dependency (npm start must work after `npm ci --omit=dev` too). So we keep ours.
+// @temporalio/testing, which is only a dev dependency. So we keep ours.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
