@@ -5,6 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAuditEvents } from '../database/audit-trail';
+import { DeployRunEntity } from '../database/entities/deploy-run.entity';
 import { writeDeploymentView } from '../database/deployment-index';
 import { keepEvidence } from '../database/evidence-records';
 import type { Policy } from '../policy/config';
@@ -38,26 +39,53 @@ interface DeployCheckpoint {
   result?: DeployResult;
 }
 
-interface DeployRunRow {
-  status: 'running' | 'succeeded' | 'failed';
-  digest: string;
-  output: string | null;
-  error: string | null;
-  failures: number;
-  finished_at: Date | null;
-}
+type DeployRunRow = Pick<DeployRunEntity, 'status' | 'digest' | 'output' | 'error' | 'failures' | 'finishedAt'>;
 
-async function readDeployRun(dataSource: DataSource, deploymentId: string): Promise<DeployRunRow | undefined> {
-  const [row] = (await dataSource.query(
-    `SELECT status, digest, output, error, failures, finished_at FROM deploy_runs WHERE deployment_id = $1`,
-    [deploymentId],
-  )) as DeployRunRow[];
-  return row;
+/** Every read and write of `deploy_runs`, each one a single statement PostgreSQL runs atomically. */
+function deployRuns(dataSource: DataSource) {
+  const runs = () => dataSource.getRepository(DeployRunEntity);
+  return {
+    read: (deploymentId: string): Promise<DeployRunRow | null> =>
+      runs().findOne({ select: { status: true, digest: true, output: true, error: true, failures: true, finishedAt: true }, where: { deploymentId } }),
+
+    /**
+     * Counts a new run unless one has succeeded: its attempt number, or undefined when a run
+     * already succeeded. The row is created and counted in one transaction, so no reader sees
+     * it uncounted, and concurrent starts each get their own number (the UPDATE takes the row lock).
+     */
+    start: (deploymentId: string, digest: string): Promise<number | undefined> =>
+      dataSource.transaction(async (manager) => {
+        await manager.createQueryBuilder().insert().into(DeployRunEntity)
+          .values({ deploymentId, status: 'running', digest, attempts: 0, startedAt: () => 'now()' })
+          .orIgnore()
+          .execute();
+        const counted = await manager.createQueryBuilder().update(DeployRunEntity)
+          .set({ status: 'running', attempts: () => 'attempts + 1', startedAt: () => 'now()', error: null })
+          .where('deployment_id = :deploymentId AND status <> :succeeded', { deploymentId, succeeded: 'succeeded' })
+          .returning(['attempts'])
+          .execute();
+        const [row] = counted.raw as Array<{ attempts: number }>;
+        return row?.attempts;
+      }),
+
+    succeeded: (deploymentId: string, attempt: number | undefined, result: DeployResult) =>
+      runs().createQueryBuilder().update()
+        .set({ status: 'succeeded', succeededAttempt: attempt ?? null, output: result.output ?? null, finishedAt: new Date(result.at), error: null })
+        .where('deployment_id = :deploymentId AND status <> :succeeded', { deploymentId, succeeded: 'succeeded' })
+        .execute(),
+
+    /** Conditional on this run still being the current one, so a retried write counts once. */
+    failed: (deploymentId: string, attempt: number, error: string, output: string | null) =>
+      runs().createQueryBuilder().update()
+        .set({ status: 'failed', failures: () => 'failures + 1', error, output, finishedAt: () => 'now()' })
+        .where('deployment_id = :deploymentId AND attempts = :attempt AND status = :running', { deploymentId, attempt, running: 'running' })
+        .execute(),
+  };
 }
 
 function succeededResult(deployer: string, row: DeployRunRow): DeployResult {
   // Deployed by an earlier run whose completion never reached Temporal.
-  return { ok: true, deployer, digest: row.digest, at: new Date(row.finished_at ?? Date.now()).toISOString(), output: row.output ?? undefined };
+  return { ok: true, deployer, digest: row.digest, at: new Date(row.finishedAt ?? Date.now()).toISOString(), output: row.output ?? undefined };
 }
 
 /**
@@ -112,14 +140,9 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
       const beat = () => context.heartbeat(checkpoint);
       const ticker = setInterval(beat, HEARTBEAT_EVERY_MS);
       const database = <T>(what: string, query: () => Promise<T>) => untilDatabase(context, what, query);
+      const runs = deployRuns(dataSource);
       const recordSucceeded = (attempt: number | undefined, result: DeployResult) =>
-        database('record the deploy as succeeded', () =>
-          dataSource.query(
-            `UPDATE deploy_runs SET status = 'succeeded', succeeded_attempt = $2, output = $3, finished_at = $4, error = NULL
-             WHERE deployment_id = $1 AND status <> 'succeeded'`,
-            [request.id, attempt ?? null, result.output ?? null, result.at],
-          ),
-        );
+        database('record the deploy as succeeded', () => runs.succeeded(request.id, attempt, result));
       try {
         beat();
         if (checkpoint.result) {
@@ -127,7 +150,7 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
           await recordSucceeded(checkpoint.attempt, checkpoint.result);
           return checkpoint.result;
         }
-        const recorded = await database('read the deploy record', () => readDeployRun(dataSource, request.id));
+        const recorded = await database('read the deploy record', () => runs.read(request.id));
         if (recorded?.status === 'succeeded') return succeededResult(request.rule.deployer, recorded);
         if (recorded && recorded.failures >= DEPLOYER_FAILURES_ALLOWED) {
           throw ApplicationFailure.nonRetryable(recorded.error ?? 'the deployer failed', 'DeployFailed', recorded.output ?? undefined);
@@ -140,20 +163,11 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
           );
         }
         // No run starts before the database has said no run succeeded, and counted this one.
-        const [started] = (await database('record the start of a run', () =>
-          dataSource.query(
-            `INSERT INTO deploy_runs (deployment_id, status, digest, attempts, started_at) VALUES ($1, 'running', $2, 1, now())
-             ON CONFLICT (deployment_id) DO UPDATE SET status = 'running', attempts = deploy_runs.attempts + 1, started_at = now(), error = NULL
-             WHERE deploy_runs.status <> 'succeeded'
-             RETURNING attempts`,
-            [request.id, digest],
-          ),
-        )) as Array<{ attempts: number }>;
-        if (!started) {
-          const done = await database('read the deploy record', () => readDeployRun(dataSource, request.id));
+        const attempt = await database('record the start of a run', () => runs.start(request.id, digest));
+        if (attempt === undefined) {
+          const done = await database('read the deploy record', () => runs.read(request.id));
           return succeededResult(request.rule.deployer, done!);
         }
-        const attempt = started.attempts;
         checkpoint.attempt = attempt;
         beat();
 
@@ -166,14 +180,8 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
           const message = (err as Error).message;
           const failedOutput = err instanceof DeployerFailure ? (err.output ?? undefined) : undefined;
           // Conditional on this run still being the current one, so a retried write counts once.
-          await database('record the failed run', () =>
-            dataSource.query(
-              `UPDATE deploy_runs SET status = 'failed', failures = failures + 1, error = $3, output = $4, finished_at = now()
-               WHERE deployment_id = $1 AND attempts = $2 AND status = 'running'`,
-              [request.id, attempt, message, failedOutput ?? null],
-            ),
-          );
-          const after = await database('read the deploy record', () => readDeployRun(dataSource, request.id));
+          await database('record the failed run', () => runs.failed(request.id, attempt, message, failedOutput ?? null));
+          const after = await database('read the deploy record', () => runs.read(request.id));
           if (after?.status === 'succeeded') return succeededResult(request.rule.deployer, after);
           const failures = after?.failures ?? 1;
           if (failures >= DEPLOYER_FAILURES_ALLOWED) throw ApplicationFailure.nonRetryable(message, 'DeployFailed', failedOutput);

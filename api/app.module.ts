@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
+import { DeploymentIndex } from '../database/deployment-index';
 import type { EvidenceKey } from '../evidence/keys';
 import type { PolicyHolder } from '../settings/policy-file';
 import { AuditController } from './audit/audit.controller';
@@ -12,6 +13,7 @@ import { AuthService } from './auth/auth.service';
 import { OidcAuthenticator } from './auth/oidc';
 import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
+import { GateClient } from './deployments/gate-client';
 import { EvidenceController, KeysController } from './evidence/evidence.controller';
 import { HealthController } from './health/health.controller';
 import { Metrics } from './health/metrics';
@@ -51,6 +53,8 @@ export class AppModule {
         OidcAuthenticator,
         AuditService,
         PrincipalsService,
+        { provide: DeploymentIndex, useFactory: (db: DataSource) => new DeploymentIndex(db), inject: [DATA_SOURCE] },
+        GateClient,
         DeploymentsService,
         GitWebhooksService,
         Metrics,

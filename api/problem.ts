@@ -11,6 +11,7 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isDatabaseUnavailable } from '../database/unavailable';
+import type { RefusalReason } from '../policy/types';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -67,6 +68,29 @@ export const invalid = (detail: string, ext?: Record<string, unknown>) => new Pr
 export const notFound = (detail: string) => new Problem(404, 'not-found', detail);
 export const forbidden = (slug: string, detail: string, ext?: Record<string, unknown>) => new Problem(403, slug, detail, ext);
 export const conflict = (slug: string, detail: string, ext?: Record<string, unknown>) => new Problem(409, slug, detail, ext);
+
+/**
+ * How each refusal the gate gives is answered over HTTP: 403 when this principal may not give
+ * this answer, 409 when the deployment's state does not allow it.
+ */
+export const REFUSAL_STATUS: Record<RefusalReason, 403 | 409> = {
+  AUTHOR: 403,
+  REQUESTER: 403,
+  NOT_ELIGIBLE: 403,
+  NOT_PERMITTED: 403,
+  OVERRIDER: 403,
+  DIGEST_MISMATCH: 409,
+  NOT_PENDING: 409,
+  DUPLICATE: 409,
+  EXPIRED: 409,
+  NOT_OVERRIDDEN: 409,
+  ALREADY_REVIEWED: 409,
+};
+
+/** The problem a refusal of the gate is answered with; `extensions` name what it concerns. */
+export function refusalProblem(reason: RefusalReason, detail: string, extensions: Record<string, unknown> = {}): Problem {
+  return new Problem(REFUSAL_STATUS[reason], reason.toLowerCase().replace(/_/g, '-'), detail, { reason, ...extensions });
+}
 
 export function sendProblem(res: Response, problem: Problem, instance?: string): void {
   for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);

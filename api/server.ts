@@ -54,7 +54,7 @@ export async function createApiServer(
   // NUL, lone surrogates, control characters, repeated query parameters, deep nesting: 400
   // before any route reads the input (api/input-guard.ts).
   app.use(inputGuard());
-  SwaggerModule.setup('docs', app, openApiDocument(), { jsonDocumentUrl: 'docs/openapi.json' });
+  SwaggerModule.setup('docs', app, openApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   if (deps.adminToken) await app.get(PrincipalsService).ensureBootstrapAdmin(deps.adminToken);
   await app.listen(deps.port, deps.host ?? '0.0.0.0');
   const address = app.getHttpServer().address() as { port: number };

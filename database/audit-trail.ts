@@ -3,9 +3,11 @@
 // after it; `verifyAuditChain` names the first broken one.
 
 import { createHash } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import { And, type DataSource, type EntityManager, type FindOptionsWhere, In, LessThan, MoreThan, MoreThanOrEqual } from 'typeorm';
 import type { AuditEventInput } from '../activities/types';
 import { canonicalJson } from '../policy/canonical-json';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { AuditEventEntity } from './entities/audit-event.entity';
 import { storableJson } from './storable';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -59,17 +61,14 @@ export async function appendAuditEvents(
 ): Promise<number> {
   if (events.length === 0) return 0;
   const run = async (manager: EntityManager): Promise<number> => {
+    // A transaction-scoped advisory lock: TypeORM has no expression for one, so this stays SQL.
+    // It serialises appends, so each event's prev_hash is the hash of the one before it.
     await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
+    const trail = manager.getRepository(AuditEventEntity);
     const present = new Set<string>(
-      (
-        (await manager.query('SELECT event_id FROM audit_events WHERE event_id = ANY($1)', [
-          events.map((event) => event.eventId),
-        ])) as Array<{ event_id: string }>
-      ).map((row) => row.event_id),
+      (await trail.find({ select: { eventId: true }, where: { eventId: In(events.map((event) => event.eventId)) } })).map((row) => row.eventId),
     );
-    const [last] = (await manager.query(
-      'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
-    )) as Array<{ seq: string; hash: string }>;
+    const [last] = await trail.find({ select: { seq: true, hash: true }, order: { seq: 'DESC' }, take: 1 });
     let seq = last ? BigInt(last.seq) : 0n;
     let prevHash = last?.hash ?? GENESIS_HASH;
     let written = 0;
@@ -79,12 +78,7 @@ export async function appendAuditEvents(
       const event = chained(input);
       const hash = eventHash(prevHash, event);
       seq += 1n;
-      await manager.query(
-        `INSERT INTO audit_events (seq, event_id, deployment_id, type, actor, at, outcome, reason, data, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [seq.toString(), event.eventId, event.deploymentId, event.type, event.actor, event.at,
-          event.outcome, event.reason, JSON.stringify(event.data), prevHash, hash],
-      );
+      await trail.insert({ seq: seq.toString(), ...event, at: new Date(event.at), data: event.data as QueryDeepPartialEntity<Record<string, unknown>>, prevHash, hash });
       prevHash = hash;
       written += 1;
     }
@@ -93,24 +87,10 @@ export async function appendAuditEvents(
   return db.transaction(run);
 }
 
-export interface AuditRow {
-  seq: string;
-  event_id: string;
-  deployment_id: string | null;
-  type: string;
-  actor: string;
-  at: Date;
-  outcome: string | null;
-  reason: string | null;
-  data: Record<string, unknown>;
-  prev_hash: string;
-  hash: string;
-}
-
-export function rowToEvent(row: AuditRow): ChainedEvent {
+export function rowToEvent(row: AuditEventEntity): ChainedEvent {
   return {
-    eventId: row.event_id,
-    deploymentId: row.deployment_id,
+    eventId: row.eventId,
+    deploymentId: row.deploymentId,
     type: row.type,
     actor: row.actor,
     at: new Date(row.at).toISOString(),
@@ -118,6 +98,33 @@ export function rowToEvent(row: AuditRow): ChainedEvent {
     reason: row.reason,
     data: row.data,
   };
+}
+
+export interface AuditFilter {
+  deploymentId?: string;
+  actor?: string;
+  type?: string;
+  /** From this time (inclusive) to `until` (exclusive). */
+  since?: Date;
+  until?: Date;
+  /** Events after this seq, in chain order. */
+  after?: string;
+  limit: number;
+}
+
+/** A page of the trail in chain order, and the `after` of the next page when there is one. */
+export async function listAuditEvents(db: DataSource, filter: AuditFilter): Promise<{ events: AuditEventEntity[]; next: string | null }> {
+  const where: FindOptionsWhere<AuditEventEntity> = {};
+  if (filter.deploymentId) where.deploymentId = filter.deploymentId;
+  if (filter.actor) where.actor = filter.actor;
+  if (filter.type) where.type = filter.type;
+  if (filter.since && filter.until) where.at = And(MoreThanOrEqual(filter.since), LessThan(filter.until));
+  else if (filter.since) where.at = MoreThanOrEqual(filter.since);
+  else if (filter.until) where.at = LessThan(filter.until);
+  if (filter.after !== undefined) where.seq = MoreThan(filter.after);
+  const rows = await db.getRepository(AuditEventEntity).find({ where, order: { seq: 'ASC' }, take: filter.limit + 1 });
+  const page = rows.slice(0, filter.limit);
+  return { events: page, next: rows.length > filter.limit ? String(page[page.length - 1].seq) : null };
 }
 
 export type ChainVerdict =
@@ -130,17 +137,18 @@ export async function verifyAuditChain(db: DataSource, pageSize = 1000): Promise
   let expectedSeq = 1n;
   let count = 0;
   for (;;) {
-    const rows = (await db.query(
-      'SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2',
-      [expectedSeq.toString(), pageSize],
-    )) as AuditRow[];
+    const rows = await db.getRepository(AuditEventEntity).find({
+      where: { seq: MoreThanOrEqual(expectedSeq.toString()) },
+      order: { seq: 'ASC' },
+      take: pageSize,
+    });
     if (rows.length === 0) return { ok: true, events: count, head: prevHash };
     for (const row of rows) {
-      const at = { seq: String(row.seq), eventId: row.event_id };
+      const at = { seq: String(row.seq), eventId: row.eventId };
       if (BigInt(row.seq) !== expectedSeq) {
         return { ok: false, events: count, brokenAt: at, reason: `event ${expectedSeq} is missing before event ${row.seq}` };
       }
-      if (row.prev_hash !== prevHash) {
+      if (row.prevHash !== prevHash) {
         return { ok: false, events: count, brokenAt: at, reason: `prev_hash does not match the hash of event ${expectedSeq - 1n}` };
       }
       if (eventHash(prevHash, rowToEvent(row)) !== row.hash) {

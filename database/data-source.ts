@@ -91,6 +91,7 @@ function rootMessage(err: unknown): string {
 }
 
 // The API and the worker may start together against one database: one migrates, the other waits.
+// A session-level advisory lock has no TypeORM expression, so these two statements stay SQL.
 const MIGRATION_LOCK = 7_270_001;
 
 async function migrateUnderLock(dataSource: DataSource): Promise<void> {

@@ -1,22 +1,160 @@
 // The deployments table is an index of what each workflow last reported: a snapshot is
 // written only over an older version, so retries and reconciliation never move it back.
+// The API's and the worker's reads and writes of the table are here, through the entity and
+// TypeORM's query builder (the metrics' counts read it too: api/health/metrics.ts).
 
-import type { DataSource } from 'typeorm';
-import type { DeploymentView } from '../policy/types';
+import type { DataSource, Repository, SelectQueryBuilder } from 'typeorm';
+import type { DeploymentRequest, DeploymentStatus, DeploymentView } from '../policy/types';
+import { DeploymentEntity } from './entities/deployment.entity';
 import { storableJson } from './storable';
+
+/**
+ * Who reads the index: people who approve or administer read every deployment
+ * (`readsAll`), a pipeline only the ones it requested. The one rule, for a row and a listing.
+ */
+export interface IndexReader {
+  id: string;
+  readsAll: boolean;
+}
+
+export interface DeploymentListFilter {
+  service?: string;
+  environment?: string;
+  status?: DeploymentStatus;
+  overridden?: boolean;
+  reviewOverdue?: boolean;
+  /** Rows strictly older than this (requested_at, id), newest first. */
+  before?: { at: string; id: string };
+  limit: number;
+}
+
+export interface DeploymentListPage {
+  rows: Array<Pick<DeploymentEntity, 'id' | 'view' | 'requestedAt'>>;
+  /** The last row of the page when more follow it (the next page's `before`). */
+  more: Pick<DeploymentEntity, 'id' | 'requestedAt'> | null;
+}
+
+export class DeploymentIndex {
+  constructor(private readonly db: DataSource) {}
+
+  private get repository(): Repository<DeploymentEntity> {
+    return this.db.getRepository(DeploymentEntity);
+  }
+
+  /** Inserts or advances the deployment's row from a workflow snapshot; true when the row changed. */
+  async write(snapshot: DeploymentView): Promise<boolean> {
+    // As PostgreSQL can store it (database/storable.ts): never a write that can only fail.
+    const view = storableJson(snapshot).value;
+    const result = await this.db
+      .createQueryBuilder()
+      .insert()
+      .into(DeploymentEntity)
+      .values({
+        id: view.id,
+        workflowId: view.workflowId,
+        service: view.service,
+        environment: view.environment,
+        status: view.status,
+        tier: view.tier,
+        requestedBy: view.requestedBy,
+        artifactDigest: view.artifact.digest,
+        requestedAt: new Date(view.requestedAt),
+        version: view.version,
+        view,
+      })
+      // Newest version wins: an older snapshot (a retry, a reconcile) leaves the row as it is.
+      .orUpdate(['status', 'version', 'view'], ['id'], { overwriteCondition: { where: '"deployments"."version" < EXCLUDED."version"' } })
+      .returning(['id'])
+      .execute();
+    return (result.raw as unknown[]).length > 0;
+  }
+
+  /** The row of a new request, before its workflow starts; false when the id is already there. */
+  async insertRequested(request: DeploymentRequest, view: DeploymentView, requestedBy: string): Promise<boolean> {
+    const result = await this.db
+      .createQueryBuilder()
+      .insert()
+      .into(DeploymentEntity)
+      .values({
+        id: request.id,
+        workflowId: view.workflowId,
+        service: request.service,
+        environment: request.environment,
+        status: 'PENDING',
+        tier: request.rule.tier,
+        requestedBy,
+        artifactDigest: request.artifact.digest,
+        requestedAt: new Date(request.requestedAt),
+        version: 0,
+        view,
+        request,
+      })
+      .orIgnore()
+      .returning(['id'])
+      .execute();
+    return (result.raw as unknown[]).length > 0;
+  }
+
+  async find(id: string): Promise<DeploymentEntity | null> {
+    return this.repository.findOneBy({ id });
+  }
+
+  /** The row, when it exists and the reader may see it; null otherwise (callers answer 404 alike). */
+  async findReadable(reader: IndexReader, id: string): Promise<DeploymentEntity | null> {
+    const row = await this.find(id);
+    return row && (reader.readsAll || row.requestedBy === reader.id) ? row : null;
+  }
+
+  /** A page of the rows the reader may see, newest first. */
+  async list(reader: IndexReader, filter: DeploymentListFilter): Promise<DeploymentListPage> {
+    const query = this.repository
+      .createQueryBuilder('d')
+      .select(['d.id', 'd.view', 'd.requestedAt'])
+      .orderBy('d.requestedAt', 'DESC')
+      .addOrderBy('d.id', 'DESC')
+      .limit(filter.limit + 1);
+    readableBy(query, reader);
+    if (filter.service) query.andWhere('d.service = :service', { service: filter.service });
+    if (filter.environment) query.andWhere('d.environment = :environment', { environment: filter.environment });
+    if (filter.status) query.andWhere('d.status = :status', { status: filter.status });
+    // jsonb operators: TypeORM has no expression for them, so they are `where` strings.
+    if (filter.overridden !== undefined) query.andWhere(`(d.view ? 'override') = :overridden`, { overridden: filter.overridden });
+    if (filter.reviewOverdue) query.andWhere(`(d.view->'override'->>'reviewOverdue') = 'true' AND NOT (d.view->'override' ? 'review')`);
+    if (filter.before) {
+      query.andWhere('(d.requestedAt, d.id) < (:beforeAt, :beforeId)', { beforeAt: filter.before.at, beforeId: filter.before.id });
+    }
+    const rows = await query.getMany();
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return { rows: page, more: rows.length > filter.limit && last ? last : null };
+  }
+
+  /** The ids of every deployment, or of those requested since a time, oldest first. */
+  async ids(options: { since?: Date } = {}): Promise<string[]> {
+    const query = this.repository.createQueryBuilder('d').select('d.id').orderBy('d.requestedAt', 'ASC');
+    if (options.since) query.where('d.requestedAt >= :since', { since: options.since });
+    return (await query.getMany()).map((row) => row.id);
+  }
+
+  /** PENDING deployments of a commit, oldest first (a git tag on it may approve them). */
+  async pendingOfCommit(commit: string): Promise<Array<Pick<DeploymentEntity, 'id' | 'service' | 'environment' | 'artifactDigest'>>> {
+    return this.repository
+      .createQueryBuilder('d')
+      .select(['d.id', 'd.service', 'd.environment', 'd.artifactDigest'])
+      .where(`d.status = 'PENDING'`)
+      .andWhere(`d.view->'change'->>'commit' = :commit`, { commit })
+      .orderBy('d.requestedAt', 'ASC')
+      .addOrderBy('d.id', 'ASC')
+      .getMany();
+  }
+}
+
+/** The visibility rule as a listing condition (the same rule as `findReadable`). */
+function readableBy(query: SelectQueryBuilder<DeploymentEntity>, reader: IndexReader): void {
+  if (!reader.readsAll) query.andWhere('d.requestedBy = :reader', { reader: reader.id });
+}
 
 /** Inserts or advances the deployment's row; true when the row changed. */
 export async function writeDeploymentView(db: DataSource, snapshot: DeploymentView): Promise<boolean> {
-  // As PostgreSQL can store it (database/storable.ts): never a write that can only fail.
-  const view = storableJson(snapshot).value;
-  const rows = (await db.query(
-    `INSERT INTO deployments (id, workflow_id, service, environment, status, tier, requested_by, artifact_digest, requested_at, version, view)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, view = EXCLUDED.view
-     WHERE deployments.version < EXCLUDED.version
-     RETURNING id`,
-    [view.id, view.workflowId, view.service, view.environment, view.status, view.tier, view.requestedBy,
-      view.artifact.digest, view.requestedAt, view.version, JSON.stringify(view)],
-  )) as unknown[];
-  return rows.length > 0;
+  return new DeploymentIndex(db).write(snapshot);
 }

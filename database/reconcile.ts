@@ -11,7 +11,7 @@ import type { DeploymentView } from '../policy/types';
 import { workflowIdFor } from '../policy/types';
 import { type PendingWrites, pendingWritesQuery } from '../workflows/definitions';
 import { appendAuditEvents } from './audit-trail';
-import { writeDeploymentView } from './deployment-index';
+import { DeploymentIndex, writeDeploymentView } from './deployment-index';
 
 export interface ReconcileResult {
   deploymentId: string;
@@ -126,12 +126,9 @@ export async function reconcileDeployment(db: DataSource, temporal: Client, depl
  * without a history is reported and skipped; an unreachable database or Temporal stops it all.
  */
 export async function reconcileAll(db: DataSource, temporal: Client, options: { since?: Date } = {}): Promise<ReconcileResult[]> {
-  const rows = (await db.query(
-    `SELECT id FROM deployments ${options.since ? 'WHERE requested_at >= $1' : ''} ORDER BY requested_at`,
-    options.since ? [options.since.toISOString()] : [],
-  )) as Array<{ id: string }>;
+  const ids = await new DeploymentIndex(db).ids(options);
   const results: ReconcileResult[] = [];
-  for (const { id } of rows) {
+  for (const id of ids) {
     try {
       results.push(await reconcileDeployment(db, temporal, id));
     } catch (err) {

@@ -1,15 +1,19 @@
 // The vocabulary of the gate, shared by the workflow, the activities, the API and the CLI.
 // Plain data only: everything here crosses the Temporal boundary as JSON.
 
-export type DeploymentStatus =
-  | 'PENDING'
-  | 'APPROVED'
-  | 'DEPLOYING'
-  | 'DEPLOYED'
-  | 'REJECTED'
-  | 'EXPIRED'
-  | 'CANCELLED'
-  | 'FAILED';
+/** Every status a deployment can be in: the one list the gate, the API, its schemas and /docs use. */
+export const DEPLOYMENT_STATUSES = [
+  'PENDING',
+  'APPROVED',
+  'DEPLOYING',
+  'DEPLOYED',
+  'REJECTED',
+  'EXPIRED',
+  'CANCELLED',
+  'FAILED',
+] as const;
+
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly DeploymentStatus[] = [
   'DEPLOYED',
@@ -103,21 +107,30 @@ export interface Approval {
   groups: string[];
 }
 
-export type RefusalReason =
-  | 'AUTHOR'
-  | 'REQUESTER'
-  | 'NOT_ELIGIBLE'
-  | 'DIGEST_MISMATCH'
-  | 'NOT_PENDING'
-  | 'DUPLICATE'
-  | 'EXPIRED'
-  | 'NOT_PERMITTED'
-  | 'NOT_OVERRIDDEN'
-  | 'ALREADY_REVIEWED'
-  | 'OVERRIDER';
+/** Every reason the gate refuses an answer with: the one list the API's problems and /docs use. */
+export const REFUSAL_REASONS = [
+  'AUTHOR',
+  'REQUESTER',
+  'NOT_ELIGIBLE',
+  'DIGEST_MISMATCH',
+  'NOT_PENDING',
+  'DUPLICATE',
+  'EXPIRED',
+  'NOT_PERMITTED',
+  'NOT_OVERRIDDEN',
+  'ALREADY_REVIEWED',
+  'OVERRIDER',
+] as const;
+
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** The answers a deployment's gate hears, as refused attempts name them. */
+export const ANSWER_KINDS = ['approval', 'rejection', 'cancel', 'override', 'review'] as const;
+
+export type AnswerKind = (typeof ANSWER_KINDS)[number];
 
 export interface RefusedAttempt {
-  kind: 'approval' | 'rejection' | 'cancel' | 'override' | 'review';
+  kind: AnswerKind;
   actor: string;
   at: string;
   reason: RefusalReason;

@@ -1,18 +1,20 @@
 import { Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
-import { type AuditRow, rowToEvent, verifyAuditChain } from '../../database/audit-trail';
+import { rowToEvent, verifyAuditChain } from '../../database/audit-trail';
+import type { AuditEventEntity } from '../../database/entities/audit-event.entity';
 import { NoWorkflowHistory, reconcileAll, reconcileDeployment } from '../../database/reconcile';
 import { Roles } from '../auth/actor';
+import { AuditService } from './audit.service';
 import { instantParameter } from '../input-guard';
 import { badRequest, notFound } from '../problem';
 import { DATA_SOURCE, TEMPORAL_CLIENT } from '../tokens';
 
 const instant = (name: string, value?: string): string | undefined => instantParameter(name, value)?.toISOString();
 
-export function auditEventView(row: AuditRow) {
+export function auditEventView(row: AuditEventEntity) {
   const { eventId, ...event } = rowToEvent(row);
-  return { seq: Number(row.seq), id: eventId, ...event, deploymentId: event.deploymentId || null, prevHash: row.prev_hash, hash: row.hash };
+  return { seq: Number(row.seq), id: eventId, ...event, deploymentId: event.deploymentId || null, prevHash: row.prevHash, hash: row.hash };
 }
 
 @Controller('v1/audit')
@@ -21,6 +23,7 @@ export class AuditController {
   constructor(
     @Inject(DATA_SOURCE) private readonly db: DataSource,
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    private readonly audit: AuditService,
   ) {}
 
   /** Pages forward through the trail in chain order; `next` is the `after` of the next page. */
@@ -34,35 +37,21 @@ export class AuditController {
     @Query('after') after?: string,
     @Query('limit') limit?: string,
   ) {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (deployment) add('deployment_id = ?', deployment);
-    if (actor) add('actor = ?', actor);
-    if (type) add('type = ?', type);
     const from = instant('since', since);
     const to = instant('until', until);
-    if (from) add('at >= ?', from);
-    if (to) add('at < ?', to);
-    if (after !== undefined) {
-      if (!/^\d{1,18}$/.test(after)) throw badRequest(`after must be the \`next\` value of an earlier page, got ${JSON.stringify(after)}`);
-      add('seq > ?', after);
-    }
+    if (after !== undefined && !/^\d{1,18}$/.test(after)) throw badRequest(`after must be the \`next\` value of an earlier page, got ${JSON.stringify(after)}`);
     const size = limit === undefined ? 100 : Number(limit);
     if (!Number.isInteger(size) || size < 1 || size > 1000) throw badRequest(`limit must be a whole number from 1 to 1000, got ${JSON.stringify(limit)}`);
-    params.push(size + 1);
-    const rows = (await this.db.query(
-      `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT $${params.length}`,
-      params,
-    )) as AuditRow[];
-    const page = rows.slice(0, size);
-    return {
-      events: page.map(auditEventView),
-      next: rows.length > size ? String(page[page.length - 1].seq) : null,
-    };
+    const { events, next } = await this.audit.list({
+      deploymentId: deployment || undefined,
+      actor: actor || undefined,
+      type: type || undefined,
+      since: from ? new Date(from) : undefined,
+      until: to ? new Date(to) : undefined,
+      after,
+      limit: size,
+    });
+    return { events: events.map(auditEventView), next };
   }
 
   /** Re-derives audit events from workflow histories and appends the missing ones. */

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { appendAuditEvents } from '../../database/audit-trail';
+import { type AuditFilter, appendAuditEvents, listAuditEvents } from '../../database/audit-trail';
 import { DATA_SOURCE } from '../tokens';
 
 export interface ApiAuditEvent {
@@ -38,5 +38,10 @@ export class AuditService {
       // Refusing the request already protects the gate; a lost record of it is logged loudly.
       this.logger.error(`could not record audit event ${event.type} by ${event.actor}: ${(err as Error).message}`);
     }
+  }
+
+  /** A page of the trail in chain order (GET /v1/audit). */
+  async list(filter: AuditFilter) {
+    return listAuditEvents(this.db, filter);
   }
 }

@@ -1,4 +1,5 @@
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiSecurity } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type { Role, Scope } from '../../database/entities/principal.entity';
 import { withSkeletons } from '../../policy/confusables';
@@ -24,8 +25,8 @@ export function asPerson(actor: Actor): Person {
 export const PUBLIC_ROUTE = 'countersign:public';
 export const REQUIRED_ROLES = 'countersign:roles';
 
-/** No authentication: health, readiness, metrics and the API documentation. */
-export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+/** No authentication: health, readiness, metrics and the API documentation (and /docs says so). */
+export const Public = () => applyDecorators(SetMetadata(PUBLIC_ROUTE, true), ApiSecurity({}));
 
 /** The caller needs at least one of these roles. */
 export const Roles = (...roles: Role[]) => SetMetadata(REQUIRED_ROLES, roles);

@@ -1,20 +1,33 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import type { Response } from 'express';
-import type { DeploymentStatus } from '../../policy/types';
+import { REFUSAL_REASONS } from '../../policy/types';
 import { type Actor, CurrentActor, Roles } from '../auth/actor';
-import { badRequest, Problem } from '../problem';
-import { validateBody } from '../schemas';
-import { type CreateDeploymentBody, DeploymentsService } from './deployments.service';
-
-function flag(name: string, value?: string): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value === 'true' || value === 'false') return value === 'true';
-  throw badRequest(`${name} must be true or false, got ${JSON.stringify(value)}`);
-}
+import { ApprovalDto, CancelDto, CreateDeploymentDto, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
+import { Answer, AUTHENTICATED_PROBLEMS, Problems } from '../dto/responses';
+import { REFUSAL_STATUS } from '../problem';
+import { ValidBody, ValidQuery } from '../validation';
+import { DeploymentsService } from './deployments.service';
+import { AnswerToGate } from './refused-input';
 
 export const VIEW_SOURCE_HEADER = 'Countersign-View-Source';
 
-const STATUSES: DeploymentStatus[] = ['PENDING', 'APPROVED', 'DEPLOYING', 'DEPLOYED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'FAILED'];
+const refusals = (status: number) => REFUSAL_REASONS.filter((reason) => REFUSAL_STATUS[reason] === status).join(', ');
+
+/** What every answer to the gate can be refused with, before the gate and by it. */
+const ANSWER_PROBLEMS = {
+  ...AUTHENTICATED_PROBLEMS,
+  400: 'The body is not JSON, or holds text that cannot be stored (NUL, lone surrogates, control characters) or nests too deep; `detail` names the field',
+  403: `The principal lacks the route's role, or the gate refused this principal this answer (\`reason\`: ${refusals(403)})`,
+  404: 'No such deployment, or one this principal may not see',
+  415: 'The body is not application/json',
+  422: 'The body does not match the schema; `detail` lists every error',
+  429: 'Too many failed authentications from this client, or (`reason` TOO_MANY_REFUSALS) this principal was refused too many times on this deployment and its further refusable attempts are turned away',
+};
+
+const REFUSED_IN_THIS_STATE = {
+  409: `The gate refused this answer in the deployment's state (\`reason\`: ${refusals(409)})`,
+};
 
 @Controller('v1/deployments')
 export class DeploymentsController {
@@ -22,42 +35,46 @@ export class DeploymentsController {
 
   @Post()
   @Roles('pipeline')
-  async create(@CurrentActor() actor: Actor, @Body() body: unknown, @Res({ passthrough: true }) res: Response) {
-    const input = validateBody<CreateDeploymentBody>('CreateDeployment', body);
-    const { created, deployment } = await this.deployments.create(actor, input);
+  @ApiOperation({
+    summary: 'Request a deployment (pipeline)',
+    description: 'The tier comes from the policy for the service and environment, never from the request; `minimumTier` can only make it stricter. The same `requestId` again answers the same deployment with 200.',
+  })
+  @Answer(201, 'created, PENDING', 'Deployment')
+  @Answer(200, 'the deployment this requestId already names', 'Deployment')
+  @Problems({
+    ...AUTHENTICATED_PROBLEMS,
+    400: 'not JSON, or text that cannot be stored',
+    403: 'missing role, or outside the pipeline\'s scopes',
+    409: 'requestId reused for a different deployment',
+    422: 'invalid body, an environment (or listed service) the policy does not know (unknown-environment, naming the known ones), or no policy rule matches',
+    503: 'Temporal unavailable; retry with the same requestId',
+  })
+  async create(@CurrentActor() actor: Actor, @ValidBody() body: CreateDeploymentDto, @Res({ passthrough: true }) res: Response) {
+    const { created, deployment } = await this.deployments.create(actor, body);
     res.status(created ? 201 : 200).location(`/v1/deployments/${deployment.id}`);
     return deployment;
   }
 
   @Get()
-  async list(
-    @CurrentActor() actor: Actor,
-    @Query('service') service?: string,
-    @Query('environment') environment?: string,
-    @Query('status') status?: string,
-    @Query('limit') limit?: string,
-    @Query('before') before?: string,
-    @Query('overridden') overridden?: string,
-    @Query('reviewOverdue') reviewOverdue?: string,
-  ) {
-    const wanted = status?.toUpperCase();
-    if (wanted !== undefined && !STATUSES.includes(wanted as DeploymentStatus)) {
-      throw badRequest(`status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
-    }
-    const size = limit === undefined ? 50 : Number(limit);
-    if (!Number.isInteger(size) || size < 1 || size > 200) throw badRequest(`limit must be a whole number from 1 to 200, got ${JSON.stringify(limit)}`);
-    return this.deployments.list(actor, {
-      service,
-      environment,
-      status: wanted as DeploymentStatus | undefined,
-      overridden: flag('overridden', overridden),
-      reviewOverdue: flag('reviewOverdue', reviewOverdue),
-      limit: size,
-      before,
-    });
+  @ApiOperation({ summary: 'List deployments, newest first' })
+  @Answer(200, 'a page', 'DeploymentPage')
+  @Problems({ ...AUTHENTICATED_PROBLEMS, 400: 'a filter is not one of its documented values', 422: 'before is not the `next` cursor of an earlier page' })
+  async list(@CurrentActor() actor: Actor, @ValidQuery() query: ListDeploymentsQuery) {
+    const { service, environment, status, overridden, reviewOverdue, limit, before } = query;
+    return this.deployments.list(actor, { service, environment, status, overridden, reviewOverdue, limit: limit!, before });
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One deployment' })
+  @Answer(200, 'the deployment', 'Deployment', {
+    [VIEW_SOURCE_HEADER]: {
+      description: '`workflow`: the live gate answered. `final`: the deployment is closed and this is its final record. ' +
+        '`index`: the gate did not answer within 5 s (a worker is down or restarting), so this is the listing index\'s copy, ' +
+        'which may lag the gate by the latest answers; ask again to see them.',
+      schema: { type: 'string', enum: ['workflow', 'final', 'index'] },
+    },
+  })
+  @Problems({ ...AUTHENTICATED_PROBLEMS, 404: 'No such deployment, or one this principal may not see' })
   async get(@CurrentActor() actor: Actor, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
     const { view, source } = await this.deployments.get(actor, id);
     // `index` means the gate did not answer and this copy may lag it: a client that acts on
@@ -69,52 +86,64 @@ export class DeploymentsController {
   @Post(':id/approvals')
   @Roles('approver')
   @HttpCode(200)
-  async approve(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
-    const input = await this.validated<{ digest: string; comment?: string }>(actor, id, 'approval', 'Approval', body);
-    return this.deployments.approve(actor, id, input.digest, input.comment);
+  @AnswerToGate('approval')
+  @ApiOperation({ summary: 'Approve (approver): counts once per person, for the artifact\'s digest only' })
+  @Answer(200, 'the deployment after the approval is counted', 'Deployment')
+  @Problems(ANSWER_PROBLEMS)
+  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  async approve(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: ApprovalDto) {
+    return this.deployments.approve(actor, id, body.digest, body.comment);
   }
 
   @Post(':id/rejections')
   @Roles('approver')
   @HttpCode(200)
-  async reject(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
-    const input = await this.validated<{ comment?: string }>(actor, id, 'rejection', 'Rejection', body);
-    return this.deployments.reject(actor, id, input.comment);
+  @AnswerToGate('rejection')
+  @ApiOperation({ summary: 'Reject (approver): one eligible rejection ends the request' })
+  @Answer(200, 'REJECTED', 'Deployment')
+  @Problems(ANSWER_PROBLEMS)
+  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  async reject(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: RejectionDto) {
+    return this.deployments.reject(actor, id, body.comment);
   }
 
   @Post(':id/cancel')
   @Roles('pipeline', 'admin')
   @HttpCode(200)
-  async cancel(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
-    const input = await this.validated<{ reason?: string }>(actor, id, 'cancel', 'Cancel', body);
-    return this.deployments.cancel(actor, id, input.reason);
+  @AnswerToGate('cancel')
+  @ApiOperation({ summary: 'Cancel (the requesting pipeline, or admin)' })
+  @Answer(200, 'CANCELLED', 'Deployment')
+  @Problems(ANSWER_PROBLEMS)
+  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  async cancel(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: CancelDto) {
+    return this.deployments.cancel(actor, id, body.reason);
   }
 
   /** Break-glass (admin): deploy on fewer approvals than the tier asks, with a reason; a review is then due. */
   @Post(':id/override')
   @Roles('admin')
   @HttpCode(200)
-  async override(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
-    const input = await this.validated<{ reason: string }>(actor, id, 'override', 'Override', body);
-    return this.deployments.override(actor, id, input.reason);
+  @AnswerToGate('override')
+  @ApiOperation({
+    summary: 'Break-glass (admin, never an author): deploy on fewer approvals; marked overridden everywhere, and a retrospective review is then due within the tier\'s window',
+  })
+  @Answer(200, 'APPROVED, overridden', 'Deployment')
+  @Problems(ANSWER_PROBLEMS)
+  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  async override(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: OverrideDto) {
+    return this.deployments.override(actor, id, body.reason);
   }
 
   /** The retrospective review of an override, by an eligible approver. */
   @Post(':id/review')
   @Roles('approver')
   @HttpCode(200)
-  async review(@CurrentActor() actor: Actor, @Param('id') id: string, @Body() body: unknown) {
-    const input = await this.validated<{ comment?: string }>(actor, id, 'review', 'Rejection', body);
-    return this.deployments.review(actor, id, input.comment);
-  }
-
-  /** A refused attempt is kept in the audit trail, malformed ones included. */
-  private async validated<T>(actor: Actor, id: string, kind: string, schema: 'Approval' | 'Rejection' | 'Cancel' | 'Override', body: unknown): Promise<T> {
-    try {
-      return validateBody<T>(schema, body);
-    } catch (err) {
-      if (err instanceof Problem) await this.deployments.recordMalformed(actor, id, kind, err.detail);
-      throw err;
-    }
+  @AnswerToGate('review')
+  @ApiOperation({ summary: 'Retrospective review of an override (approver: eligible, not an author, not the overrider)' })
+  @Answer(200, 'reviewed', 'Deployment')
+  @Problems(ANSWER_PROBLEMS)
+  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  async review(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: ReviewDto) {
+    return this.deployments.review(actor, id, body.comment);
   }
 }

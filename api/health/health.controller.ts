@@ -1,7 +1,9 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
+import { ApiProduces } from '@nestjs/swagger';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { Public } from '../auth/actor';
+import { Answer, Problems } from '../dto/responses';
 import { Problem, RETRY_AFTER_SECONDS } from '../problem';
 import { DATA_SOURCE, TEMPORAL_CLIENT } from '../tokens';
 import { Metrics } from './metrics';
@@ -27,6 +29,7 @@ export class HealthController {
 
   /** The process is alive. */
   @Get('healthz')
+  @Answer(200, 'the process is alive', 'Alive')
   healthz() {
     return { ok: true };
   }
@@ -36,6 +39,8 @@ export class HealthController {
    * within READY_DEADLINE_MS, so an unreachable server is a prompt 503, never a hung probe.
    */
   @Get('readyz')
+  @Answer(200, 'the database and Temporal answer', 'Ready')
+  @Problems({ 503: 'not ready; `detail` and `checks` name what is down' })
   async readyz() {
     const check = (work: () => Promise<unknown>) =>
       withinDeadline(work(), READY_DEADLINE_MS).then(() => 'ok', (err: Error) => err.message || String(err));
@@ -52,6 +57,8 @@ export class HealthController {
   }
 
   @Get('metrics')
+  @ApiProduces('text/plain')
+  @Answer(200, 'Prometheus metrics, in the text exposition format')
   @Header('content-type', 'text/plain; version=0.0.4')
   async prometheus() {
     return this.metrics.render(this.db);

@@ -1,11 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type DataSource, type EntityManager, In, QueryFailedError } from 'typeorm';
+import { ArrayOverlap, type DataSource, type EntityManager, In, QueryFailedError } from 'typeorm';
 import { PrincipalIdentityEntity } from '../../database/entities/principal-identity.entity';
 import { PrincipalEntity, type Role, type Scope } from '../../database/entities/principal.entity';
 import { TokenEntity } from '../../database/entities/token.entity';
 import { parseDuration } from '../../policy/duration';
 import { principalIdentityKeys } from '../../policy/confusables';
-import { rowToPrincipal } from '../auth/auth.service';
 import { hashSecret, newSecret, newTokenId } from '../auth/secrets';
 import { conflict, invalid, notFound } from '../problem';
 import { DATA_SOURCE } from '../tokens';
@@ -246,11 +245,15 @@ export class PrincipalsService {
   }
 
   async revokeToken(principalId: string, tokenId: string): Promise<void> {
-    const result = await this.db.query(
-      `UPDATE tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND principal_id = $2`,
-      [tokenId, principalId],
-    );
-    if ((result as [unknown, number])[1] === 0) {
+    // Revoking twice keeps the first time.
+    const result = await this.db
+      .getRepository(TokenEntity)
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: () => 'COALESCE(revoked_at, now())' })
+      .where({ id: tokenId, principalId })
+      .execute();
+    if (result.affected === 0) {
       throw notFound(`principal ${principalId} has no token ${tokenId}; GET /v1/principals/${principalId}/tokens lists them`);
     }
   }
@@ -258,22 +261,21 @@ export class PrincipalsService {
   /** The bootstrap admin: its token is whatever COUNTERSIGN_ADMIN_TOKEN (or start-up) says now. */
   async ensureBootstrapAdmin(secret: string): Promise<void> {
     await this.db.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO principals (id, display_name, roles) VALUES ('admin', 'Bootstrap admin', '{admin}')
-         ON CONFLICT (id) DO NOTHING`,
-      );
-      await manager.query(`DELETE FROM tokens WHERE id = 'tok_bootstrap'`);
-      await manager.query(
-        `INSERT INTO tokens (id, principal_id, secret_hash) VALUES ('tok_bootstrap', 'admin', $1)
-         ON CONFLICT (secret_hash) DO NOTHING`,
-        [hashSecret(secret)],
-      );
+      await manager.createQueryBuilder().insert().into(PrincipalEntity)
+        .values({ id: 'admin', displayName: 'Bootstrap admin', roles: ['admin'] })
+        .orIgnore()
+        .execute();
+      await manager.delete(TokenEntity, { id: 'tok_bootstrap' });
+      // The same secret already on another token: that token stands (the secret is the key).
+      await manager.createQueryBuilder().insert().into(TokenEntity)
+        .values({ id: 'tok_bootstrap', principalId: 'admin', secretHash: hashSecret(secret) })
+        .orIgnore()
+        .execute();
     });
   }
 
   async findByIdentityKeys(keys: string[]): Promise<PrincipalEntity[]> {
     if (keys.length === 0) return [];
-    const rows = (await this.db.query(`SELECT * FROM principals WHERE identity_keys && $1::text[]`, [keys])) as Array<Record<string, unknown>>;
-    return rows.map(rowToPrincipal);
+    return this.db.getRepository(PrincipalEntity).find({ where: { identityKeys: ArrayOverlap(keys) }, order: { id: 'ASC' } });
   }
 }

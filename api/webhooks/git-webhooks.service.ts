@@ -13,8 +13,8 @@
 
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import type { DataSource } from 'typeorm';
 import { isRemoteRepo, runGit } from '../../activities/git';
+import { DeploymentIndex } from '../../database/deployment-index';
 import type { PrincipalEntity } from '../../database/entities/principal.entity';
 import type { GitSettings } from '../../policy/config';
 import { principalKeys } from '../../policy/identity';
@@ -29,7 +29,7 @@ import { type CreateDeploymentBody, DeploymentsService } from '../deployments/de
 import { PrincipalsService } from '../principals/principals.service';
 import { forbidden, invalid, Problem } from '../problem';
 import { validateBody } from '../schemas';
-import { DATA_SOURCE, POLICY } from '../tokens';
+import { POLICY } from '../tokens';
 import {
   parseGitHubPush,
   parseGitLabPush,
@@ -63,12 +63,7 @@ export interface WebhookAnswer {
   body: Record<string, unknown>;
 }
 
-interface PendingRow {
-  id: string;
-  service: string;
-  environment: string;
-  artifact_digest: string;
-}
+type PendingRow = Awaited<ReturnType<DeploymentIndex['pendingOfCommit']>>[number];
 
 type Pusher = { ok: true; principal: PrincipalEntity; identities: string[] } | { ok: false; reason: string; detail: string; identities: string[] };
 
@@ -88,7 +83,7 @@ function providerOf(req: WebhookRequest): { provider?: Provider; event?: string 
 @Injectable()
 export class GitWebhooksService {
   constructor(
-    @Inject(DATA_SOURCE) private readonly db: DataSource,
+    private readonly index: DeploymentIndex,
     @Inject(POLICY) private readonly policy: PolicyHolder,
     private readonly deployments: DeploymentsService,
     private readonly principals: PrincipalsService,
@@ -134,12 +129,7 @@ export class GitWebhooksService {
     const commit = push.commit ?? (await this.peel(git, push.after));
     if (!commit) return ignored(provider, `the payload names no commit for tag ${push.tag}`, push.tag);
 
-    const pending = (await this.db.query(
-      `SELECT id, service, environment, artifact_digest FROM deployments
-        WHERE status = 'PENDING' AND view->'change'->>'commit' = $1
-        ORDER BY requested_at, id`,
-      [commit],
-    )) as PendingRow[];
+    const pending = await this.index.pendingOfCommit(commit);
     const toApprove = pending.filter((row) => tagMatches(git.approveTagFormat, push.tag, row));
     if (toApprove.length > 0) return this.approve(push, commit, toApprove);
     if (tagFormatCaptures(git.requestTagFormat, push.tag)) return this.request(git, push, commit);
@@ -202,7 +192,7 @@ export class GitWebhooksService {
     const failures: Problem[] = [];
     for (const row of rows) {
       // A digest in the tag's message binds the approval to what the approver reviewed.
-      const digest = fields.artifact?.digest ?? fields.digest ?? row.artifact_digest;
+      const digest = fields.artifact?.digest ?? fields.digest ?? row.artifactDigest;
       const refuse = async (reason: string, detail: string) => {
         await this.audit.record({
           type: 'approval.refused',
