@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { DeploymentIndex } from '../database/deployment-index';
@@ -21,6 +21,7 @@ import { PolicyController } from './policy/policy.controller';
 import { PrincipalsController } from './principals/principals.controller';
 import { PrincipalsService } from './principals/principals.service';
 import { ProblemFilter } from './problem';
+import { SchemaValidationPipe } from './validation';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from './tokens';
 import { GitWebhooksController } from './webhooks/git-webhooks.controller';
 import { GitWebhooksService } from './webhooks/git-webhooks.service';
@@ -48,6 +49,7 @@ export class AppModule {
         { provide: EVIDENCE_KEY, useValue: deps.evidenceKey ?? null },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
+        { provide: APP_PIPE, useClass: SchemaValidationPipe },
         AuthService,
         AuthFailures,
         OidcAuthenticator,

@@ -1,4 +1,5 @@
-import { Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { rowToEvent, verifyAuditChain } from '../../database/audit-trail';
@@ -6,9 +7,12 @@ import type { AuditEventEntity } from '../../database/entities/audit-event.entit
 import { NoWorkflowHistory, reconcileAll, reconcileDeployment } from '../../database/reconcile';
 import { Roles } from '../auth/actor';
 import { AuditService } from './audit.service';
+import { ListAuditQuery, ReconcileQuery } from '../dto/requests';
+import { Answer, AUTHENTICATED_PROBLEMS, Problems } from '../dto/responses';
 import { instantParameter } from '../input-guard';
-import { badRequest, notFound } from '../problem';
+import { notFound } from '../problem';
 import { DATA_SOURCE, TEMPORAL_CLIENT } from '../tokens';
+import { ValidQuery } from '../validation';
 
 const instant = (name: string, value?: string): string | undefined => instantParameter(name, value)?.toISOString();
 
@@ -19,6 +23,7 @@ export function auditEventView(row: AuditEventEntity) {
 
 @Controller('v1/audit')
 @Roles('admin')
+@Problems(AUTHENTICATED_PROBLEMS)
 export class AuditController {
   constructor(
     @Inject(DATA_SOURCE) private readonly db: DataSource,
@@ -28,20 +33,14 @@ export class AuditController {
 
   /** Pages forward through the trail in chain order; `next` is the `after` of the next page. */
   @Get()
-  async list(
-    @Query('deployment') deployment?: string,
-    @Query('since') since?: string,
-    @Query('until') until?: string,
-    @Query('actor') actor?: string,
-    @Query('type') type?: string,
-    @Query('after') after?: string,
-    @Query('limit') limit?: string,
-  ) {
+  @ApiOperation({ summary: 'Page through the audit trail in chain order (admin)' })
+  @Answer(200, 'a page', 'AuditPage')
+  @Problems({ 400: 'a filter is not one of its documented values' })
+  async list(@ValidQuery() query: ListAuditQuery) {
+    const { deployment, since, until, actor, type, after, limit } = query;
     const from = instant('since', since);
     const to = instant('until', until);
-    if (after !== undefined && !/^\d{1,18}$/.test(after)) throw badRequest(`after must be the \`next\` value of an earlier page, got ${JSON.stringify(after)}`);
-    const size = limit === undefined ? 100 : Number(limit);
-    if (!Number.isInteger(size) || size < 1 || size > 1000) throw badRequest(`limit must be a whole number from 1 to 1000, got ${JSON.stringify(limit)}`);
+    const size = limit!;
     const { events, next } = await this.audit.list({
       deploymentId: deployment || undefined,
       actor: actor || undefined,
@@ -57,7 +56,11 @@ export class AuditController {
   /** Re-derives audit events from workflow histories and appends the missing ones. */
   @Post('reconcile')
   @HttpCode(200)
-  async reconcile(@Query('deployment') deployment?: string, @Query('since') since?: string) {
+  @ApiOperation({ summary: 'Fill in audit events the database missed, re-derived from workflow histories (admin); never duplicates' })
+  @Answer(200, 'what was added', 'ReconcileReport')
+  @Problems({ 400: 'since is not an ISO 8601 time', 404: 'no workflow history for that deployment' })
+  async reconcile(@ValidQuery() query: ReconcileQuery) {
+    const { deployment, since } = query;
     const from = instant('since', since);
     // Open or closed, every run of the workflow is read. No workflow: 404. PostgreSQL or
     // Temporal out of reach: 503 (api/problem.ts), never mistaken for a missing history.
@@ -73,6 +76,8 @@ export class AuditController {
   }
 
   @Get('verify')
+  @ApiOperation({ summary: 'Walk the hash chain (admin)' })
+  @Answer(200, '`ok: true` and the head, or the first broken link', 'AuditVerdict')
   async verify() {
     return verifyAuditChain(this.db);
   }

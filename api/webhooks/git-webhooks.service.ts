@@ -28,7 +28,8 @@ import { AuditService } from '../audit/audit.service';
 import { type CreateDeploymentBody, DeploymentsService } from '../deployments/deployments.service';
 import { PrincipalsService } from '../principals/principals.service';
 import { forbidden, invalid, Problem } from '../problem';
-import { validateBody } from '../schemas';
+import { CreateDeploymentDto } from '../dto/requests';
+import { validateBody } from '../validation';
 import { POLICY } from '../tokens';
 import {
   parseGitHubPush,
@@ -289,7 +290,7 @@ export class GitWebhooksService {
     }
 
     const authors = fields.authors.length > 0 ? fields.authors : push.pusher.emails.length > 0 ? push.pusher.emails : push.pusher.logins;
-    const body = validateBody<CreateDeploymentBody>('CreateDeployment', {
+    const body = validateBody(CreateDeploymentDto, {
       service,
       environment,
       artifact: fields.artifact,
