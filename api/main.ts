@@ -13,7 +13,7 @@ import { createApiServer } from './server';
 /** Starts the API against the servers `settings` names, waiting for PostgreSQL while it is out. */
 export async function startApi(settings: Settings = readSettings(), log: (line: string) => void = console.log) {
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the API');
-  const policy = new PolicyHolder(settings.configPath);
+  const policy = new PolicyHolder(settings.configPath, settings.policyEnv);
   policy.reloadOnSighup();
   const dataSource = await waitForDatabase(databaseUrl, { log });
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
@@ -24,7 +24,7 @@ export async function startApi(settings: Settings = readSettings(), log: (line: 
     dataSource,
     temporal,
     policy,
-    evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir }),
+    evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, keyPath: settings.evidenceKeyPath }),
     port: settings.port,
     adminToken,
     logLevels: process.env.COUNTERSIGN_LOG_LEVEL === 'debug' ? ['error', 'warn', 'log', 'debug'] : ['error', 'warn'],

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(path.join(tmpdir(), 'countersign-bench-policy-'));
     const policyFile = path.join(dir, 'policy.yaml');
     writeFileSync(policyFile, 'tiers:\n  one: { approvals: 1, expiresAfter: 1h }\n  two: { approvals: 2, expiresAfter: 1h }\nrules:\n  - { environment: production, tier: two }\n  - { tier: one }\n');
-    const policy = new PolicyHolder(policyFile);
+    const policy = new PolicyHolder(policyFile, process.env);
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
     const temporal = new Client({ connection });

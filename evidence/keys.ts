@@ -66,9 +66,9 @@ function readKeyFile(file: string, origin: string): string {
   }
 }
 
-export function loadEvidenceKey(options: { dataDir: string; env?: NodeJS.ProcessEnv }): EvidenceKey {
-  const env = options.env ?? process.env;
-  const configured = env.COUNTERSIGN_EVIDENCE_KEY;
+/** keyPath: COUNTERSIGN_EVIDENCE_KEY (Settings.evidenceKeyPath); without it, a key kept under dataDir. */
+export function loadEvidenceKey(options: { dataDir: string; keyPath?: string }): EvidenceKey {
+  const configured = options.keyPath;
   if (configured) {
     const file = path.resolve(configured);
     return fromPem(readKeyFile(file, 'COUNTERSIGN_EVIDENCE_KEY'), file, 'env', 'COUNTERSIGN_EVIDENCE_KEY');

@@ -45,7 +45,7 @@ function runHalf(name: 'api' | 'worker', env: NodeJS.ProcessEnv): ChildProcess {
 async function main(): Promise<void> {
   const settings = readSettings();
   // Invalid configuration stops start-up before anything is started.
-  const policy = loadPolicy(settings.configPath);
+  const policy = loadPolicy(settings.configPath, settings.policyEnv);
   say(`policy ${path.relative(process.cwd(), settings.configPath) || settings.configPath} (${policy.hash})`);
   mkdirSync(settings.dataDir, { recursive: true });
 

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { PolicyError, validatePolicy, type Policy } from '../policy/config';
 
-export function loadPolicy(file: string, env: NodeJS.ProcessEnv = process.env): Policy {
+/** `env` resolves the file's `${NAME}` references: Settings.policyEnv (settings/settings.ts). */
+export function loadPolicy(file: string, env: Readonly<Record<string, string | undefined>>): Policy {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -26,8 +27,11 @@ export function loadPolicy(file: string, env: NodeJS.ProcessEnv = process.env): 
 export class PolicyHolder {
   private policy: Policy;
 
-  constructor(readonly file: string) {
-    this.policy = loadPolicy(file);
+  constructor(
+    readonly file: string,
+    private readonly env: Readonly<Record<string, string | undefined>> = {},
+  ) {
+    this.policy = loadPolicy(file, env);
   }
 
   current(): Policy {
@@ -36,7 +40,7 @@ export class PolicyHolder {
 
   /** Throws PolicyError, keeping the policy in force, when the file is invalid. */
   reload(): Policy {
-    this.policy = loadPolicy(this.file);
+    this.policy = loadPolicy(this.file, this.env);
     return this.policy;
   }
 

@@ -1,12 +1,18 @@
-// Every setting the processes read from the environment, in one place, with its default.
+// Every setting the processes read from the environment, in one place, with its default: the one
+// reader of `process.env` in production code (a unit test holds that line). Validated by envalid,
+// which names every bad variable at once; the Temporal connection by Temporal's own envconfig
+// (temporal-connection.ts). The deployers hand the worker's environment on to deploy commands
+// and git, deliberately (activities/deployers/index.ts, activities/git.ts); they read none of it.
 
 import path from 'node:path';
-import { readTemporalConnectionSettings, type TemporalConnectionSettings } from './temporal-connection';
+import { EnvError, cleanEnv, makeValidator, str, url } from 'envalid';
+import { readTemporalProfile, type TemporalConnectionSettings } from './temporal-connection';
 
 export interface Settings {
   port: number;
+  /** TEMPORAL_ADDRESS, or the address of the Temporal profile (settings/temporal-connection.ts). */
   temporalAddress?: string;
-  /** TLS, mutual TLS or an API key for TEMPORAL_ADDRESS (settings/temporal-connection.ts). */
+  /** TLS, mutual TLS or an API key for that address (settings/temporal-connection.ts). */
   temporalConnection: TemporalConnectionSettings;
   temporalNamespace: string;
   temporalDevPort: number;
@@ -17,31 +23,64 @@ export interface Settings {
   adminToken?: string;
   configPath: string;
   publicUrl?: string;
+  /** COUNTERSIGN_WORKFLOW_BUNDLE: a prebuilt workflow bundle for the worker. */
+  workflowBundlePath?: string;
+  /** COUNTERSIGN_EVIDENCE_KEY: the Ed25519 signing key's file; else one kept under dataDir. */
+  evidenceKeyPath?: string;
+  /** The environment the policy file's `${NAME}` references are resolved against. */
+  policyEnv: Readonly<Record<string, string | undefined>>;
 }
 
-function port(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
-    throw new Error(`${name} must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
-  }
+const portNumber = makeValidator<number>((input) => {
+  const parsed = Number(input);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new EnvError(`must be a port number from 0 to 65535, got ${JSON.stringify(input)}`);
   return parsed;
+});
+
+const SPEC = {
+  PORT: portNumber({ default: 3000 }),
+  TEMPORAL_DEV_PORT: portNumber({ default: 7233 }),
+  TEMPORAL_UI_PORT: portNumber({ default: 8233 }),
+  TEMPORAL_UI_URL: url({ default: undefined }),
+  DATABASE_URL: url({ default: undefined }),
+  COUNTERSIGN_DATA_DIR: str({ default: '.data' }),
+  COUNTERSIGN_ADMIN_TOKEN: str({ default: undefined }),
+  COUNTERSIGN_CONFIG: str({ default: 'config/countersign.yaml' }),
+  COUNTERSIGN_URL: url({ default: undefined }),
+  COUNTERSIGN_WORKFLOW_BUNDLE: str({ default: undefined }),
+  COUNTERSIGN_EVIDENCE_KEY: str({ default: undefined }),
+};
+
+/** Empty means unset, as a compose file leaves a variable it was given no value for. */
+function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''));
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const clean = cleanEnv(withoutEmpty(env), SPEC, {
+    // envalid's own reporter exits the process; a caller (and a test) gets an error to handle instead.
+    reporter: ({ errors }) => {
+      const bad = Object.entries(errors).map(([name, err]) => `${name} ${err?.message ?? 'is invalid'}`);
+      if (bad.length) throw new Error(`invalid settings: ${bad.join('; ')}`);
+    },
+  });
+  const temporal = readTemporalProfile(env);
   return {
-    port: port('PORT', env.PORT, 3000),
-    temporalAddress: env.TEMPORAL_ADDRESS || undefined,
-    temporalConnection: readTemporalConnectionSettings(env),
-    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
-    temporalDevPort: port('TEMPORAL_DEV_PORT', env.TEMPORAL_DEV_PORT, 7233),
-    temporalUiPort: port('TEMPORAL_UI_PORT', env.TEMPORAL_UI_PORT, 8233),
-    temporalUiUrl: env.TEMPORAL_UI_URL || undefined,
-    databaseUrl: env.DATABASE_URL || undefined,
-    dataDir: path.resolve(env.COUNTERSIGN_DATA_DIR || '.data'),
-    adminToken: env.COUNTERSIGN_ADMIN_TOKEN || undefined,
-    configPath: path.resolve(env.COUNTERSIGN_CONFIG || 'config/countersign.yaml'),
-    publicUrl: env.COUNTERSIGN_URL || undefined,
+    port: clean.PORT,
+    temporalAddress: temporal.address,
+    temporalConnection: temporal.connection,
+    temporalNamespace: temporal.namespace ?? 'default',
+    temporalDevPort: clean.TEMPORAL_DEV_PORT,
+    temporalUiPort: clean.TEMPORAL_UI_PORT,
+    temporalUiUrl: clean.TEMPORAL_UI_URL,
+    databaseUrl: clean.DATABASE_URL,
+    dataDir: path.resolve(clean.COUNTERSIGN_DATA_DIR),
+    adminToken: clean.COUNTERSIGN_ADMIN_TOKEN,
+    configPath: path.resolve(clean.COUNTERSIGN_CONFIG),
+    publicUrl: clean.COUNTERSIGN_URL,
+    workflowBundlePath: clean.COUNTERSIGN_WORKFLOW_BUNDLE,
+    evidenceKeyPath: clean.COUNTERSIGN_EVIDENCE_KEY,
+    policyEnv: env,
   };
 }
 

@@ -29,7 +29,7 @@ export async function connectTemporal(
   for (;;) {
     try {
       const connectTimeout = Math.max(1_000, Math.min(10_000, deadline - Date.now()));
-      return await Connection.connect({ address, tls: secured.tls, apiKey: secured.apiKey, connectTimeout });
+      return await Connection.connect({ address, tls: secured.tls, apiKey: secured.apiKey, metadata: secured.metadata, connectTimeout });
     } catch (err) {
       if (Date.now() > deadline) {
         throw new Error(

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger((process.env.COUNTERSIGN_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN') });
   const settings = readSettings();
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the worker');
-  const policy = new PolicyHolder(settings.configPath);
+  const policy = new PolicyHolder(settings.configPath, settings.policyEnv);
   policy.reloadOnSighup();
   const dataSource = await waitForDatabase(databaseUrl);
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
@@ -25,9 +25,9 @@ async function main(): Promise<void> {
     namespace: settings.temporalNamespace,
     dataSource,
     policy: () => policy.current(),
-    workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE || undefined,
+    workflowBundlePath: settings.workflowBundlePath,
     dataDir: settings.dataDir,
-    evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, env: process.env }),
+    evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, keyPath: settings.evidenceKeyPath }),
     temporalUiUrl: settings.temporalUiUrl,
   });
   console.log(`[countersign] worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace}, ${describeTemporalConnection(settings.temporalConnection)})`);

@@ -35,6 +35,7 @@ export async function createWorker(deps: WorkerDependencies): Promise<{ worker: 
     address: deps.temporalAddress,
     tls: deps.temporalConnection?.tls,
     apiKey: deps.temporalConnection?.apiKey,
+    metadata: deps.temporalConnection?.metadata,
   });
   const options: WorkerOptions = {
     connection,

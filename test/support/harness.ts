@@ -99,8 +99,8 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
   const dir = mkdtempSync(path.join(tmpdir(), 'countersign-harness-'));
   const policyFile = path.join(dir, 'countersign.yaml');
   writeFileSync(policyFile, options.policy ?? DEFAULT_POLICY);
-  const policy = new PolicyHolder(policyFile);
-  const evidenceKey = loadEvidenceKey({ dataDir: dir, env: {} });
+  const policy = new PolicyHolder(policyFile, process.env);
+  const evidenceKey = loadEvidenceKey({ dataDir: dir });
 
   const address = options.temporalEnv?.TEMPORAL_ADDRESS ?? process.env.TEMPORAL_ADDRESS!;
   const secured = readTemporalConnectionSettings(options.temporalEnv ?? {});

@@ -21,8 +21,8 @@ const OTHER = `sha256:${'cd'.repeat(32)}`;
 const COMMIT = 'c0ffee'.padEnd(40, '0');
 
 const dir = mkdtempSync(path.join(tmpdir(), 'countersign-evidence-'));
-const key: EvidenceKey = loadEvidenceKey({ dataDir: path.join(dir, 'data'), env: {} });
-const otherKey: EvidenceKey = loadEvidenceKey({ dataDir: path.join(dir, 'other'), env: {} });
+const key: EvidenceKey = loadEvidenceKey({ dataDir: path.join(dir, 'data') });
+const otherKey: EvidenceKey = loadEvidenceKey({ dataDir: path.join(dir, 'other') });
 
 function request(overrides: Partial<DeploymentRequest> = {}): DeploymentRequest {
   return {
@@ -270,11 +270,11 @@ describe('verifyEvidence', () => {
 describe('loadEvidenceKey', () => {
   it('generates one key under the data folder, private to its owner, and reuses it', () => {
     const dataDir = path.join(dir, 'fresh', 'nested');
-    const first = loadEvidenceKey({ dataDir, env: {} });
+    const first = loadEvidenceKey({ dataDir });
     const file = path.join(dataDir, 'evidence-key.pem');
     expect(first.path).toBe(file);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(loadEvidenceKey({ dataDir, env: {} }).keyid).toBe(first.keyid);
+    expect(loadEvidenceKey({ dataDir }).keyid).toBe(first.keyid);
     expect(first.keyid).toBe(keyIdOf(first.publicKey));
     expect(first.keyid).toBe(`sha256:${createHash('sha256').update(first.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`);
     expect(first.publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
@@ -284,7 +284,7 @@ describe('loadEvidenceKey', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const file = path.join(dir, 'given.pem');
     writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const loaded = loadEvidenceKey({ dataDir: path.join(dir, 'unused'), env: { COUNTERSIGN_EVIDENCE_KEY: file } });
+    const loaded = loadEvidenceKey({ dataDir: path.join(dir, 'unused'), keyPath: file });
     expect(loaded.keyid).toBe(keyIdOf(publicKey));
     expect(loaded.source).toBe('env');
   });
@@ -292,8 +292,8 @@ describe('loadEvidenceKey', () => {
   it('refuses a key that is not Ed25519, or not there, naming it', () => {
     const file = path.join(dir, 'rsa.pem');
     writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    expect(() => loadEvidenceKey({ dataDir: dir, env: { COUNTERSIGN_EVIDENCE_KEY: file } })).toThrow(/rsa key; evidence needs an Ed25519 key/);
-    expect(() => loadEvidenceKey({ dataDir: dir, env: { COUNTERSIGN_EVIDENCE_KEY: path.join(dir, 'nope.pem') } })).toThrow(/COUNTERSIGN_EVIDENCE_KEY .*nope\.pem.* cannot be read/);
+    expect(() => loadEvidenceKey({ dataDir: dir, keyPath: file })).toThrow(/rsa key; evidence needs an Ed25519 key/);
+    expect(() => loadEvidenceKey({ dataDir: dir, keyPath: path.join(dir, 'nope.pem') })).toThrow(/COUNTERSIGN_EVIDENCE_KEY .*nope\.pem.* cannot be read/);
   });
 
   it('ends up with a single key when several processes generate it at once', async () => {
@@ -307,7 +307,7 @@ describe('loadEvidenceKey', () => {
     const dataDir = path.join(dir, 'race');
     const code = `
       const { loadEvidenceKey } = require(${JSON.stringify(moduleFile)});
-      setTimeout(() => process.stdout.write(loadEvidenceKey({ dataDir: ${JSON.stringify(dataDir)}, env: {} }).keyid), Number(process.argv[1]) - Date.now());
+      setTimeout(() => process.stdout.write(loadEvidenceKey({ dataDir: ${JSON.stringify(dataDir)} }).keyid), Number(process.argv[1]) - Date.now());
     `;
     const startAt = Date.now() + 1_000;
     const { execFile } = await import('node:child_process');
@@ -316,7 +316,7 @@ describe('loadEvidenceKey', () => {
     })));
     expect(new Set(keyids).size).toBe(1);
     expect(keyids[0]).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(loadEvidenceKey({ dataDir, env: {} }).keyid).toBe(keyids[0]);
+    expect(loadEvidenceKey({ dataDir }).keyid).toBe(keyids[0]);
     expect(readdirSync(dataDir)).toEqual(['evidence-key.pem']);
   });
 });
