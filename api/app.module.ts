@@ -1,9 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { Client } from '@temporalio/client';
+import { LoggerModule } from 'nestjs-pino';
 import type { DataSource } from 'typeorm';
 import { DeploymentIndex } from '../database/deployment-index';
 import type { EvidenceKey } from '../evidence/keys';
+import type { Logger } from '../settings/logger';
 import type { PolicyHolder } from '../settings/policy-file';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
@@ -16,7 +18,7 @@ import { DeploymentsService } from './deployments/deployments.service';
 import { GateClient } from './deployments/gate-client';
 import { EvidenceController, KeysController } from './evidence/evidence.controller';
 import { HealthController } from './health/health.controller';
-import { Metrics } from './health/metrics';
+import { Metrics, RefusalMetricsInterceptor } from './health/metrics';
 import { PolicyController } from './policy/policy.controller';
 import { PrincipalsController } from './principals/principals.controller';
 import { PrincipalsService } from './principals/principals.service';
@@ -33,6 +35,8 @@ export interface ApiDependencies {
   options: ApiOptions;
   /** Signs evidence; without it GET /v1/deployments/{id}/evidence answers 503. */
   evidenceKey?: EvidenceKey;
+  /** The process's logger (settings/logger.ts); Nest's `Logger` writes through it. */
+  logger?: Logger;
 }
 
 @Module({})
@@ -40,6 +44,8 @@ export class AppModule {
   static forRoot(deps: ApiDependencies): DynamicModule {
     return {
       module: AppModule,
+      // Request lines come from pino-http in api/server.ts, ahead of every other middleware.
+      imports: [LoggerModule.forRoot({ pinoHttp: deps.logger ? { logger: deps.logger } : {}, useExisting: true })],
       controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
@@ -49,6 +55,7 @@ export class AppModule {
         { provide: EVIDENCE_KEY, useValue: deps.evidenceKey ?? null },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
+        { provide: APP_INTERCEPTOR, useClass: RefusalMetricsInterceptor },
         { provide: APP_PIPE, useClass: SchemaValidationPipe },
         AuthService,
         AuthFailures,

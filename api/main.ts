@@ -3,6 +3,7 @@
 import { Client } from '@temporalio/client';
 import { waitForDatabase } from '../database/data-source';
 import { loadEvidenceKey } from '../evidence/keys';
+import { createLogger, type Logger } from '../settings/logger';
 import { PolicyHolder } from '../settings/policy-file';
 import { readSettings, requireServers, type Settings } from '../settings/settings';
 import { connectTemporal, ensureSearchAttributes } from '../settings/temporal';
@@ -11,10 +12,11 @@ import { newSecret } from './auth/secrets';
 import { createApiServer } from './server';
 
 /** Starts the API against the servers `settings` names, waiting for PostgreSQL while it is out. */
-export async function startApi(settings: Settings = readSettings(), log: (line: string) => void = console.log) {
+export async function startApi(settings: Settings = readSettings(), logger: Logger = createLogger({ level: settings.logLevel, name: 'api' })) {
+  const log = (line: string) => logger.info(line);
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the API');
   const policy = new PolicyHolder(settings.configPath, settings.policyEnv);
-  policy.reloadOnSighup();
+  policy.reloadOnSighup(log);
   const dataSource = await waitForDatabase(databaseUrl, { log });
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
@@ -27,11 +29,12 @@ export async function startApi(settings: Settings = readSettings(), log: (line: 
     evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, keyPath: settings.evidenceKeyPath }),
     port: settings.port,
     adminToken,
-    logLevels: process.env.COUNTERSIGN_LOG_LEVEL === 'debug' ? ['error', 'warn', 'log', 'debug'] : ['error', 'warn'],
+    logger,
     options: { namespace: settings.temporalNamespace, taskQueue: TASK_QUEUE, temporalUiUrl: settings.temporalUiUrl, answerTimeoutMs: 30_000 },
   });
-  log(`[countersign] API listening on ${server.url} (OpenAPI ${server.url}/docs)`);
-  if (!settings.adminToken) log(`[countersign] admin token (generated; set COUNTERSIGN_ADMIN_TOKEN to choose one): ${adminToken}`);
+  log(`API listening on ${server.url} (OpenAPI ${server.url}/docs)`);
+  // The one secret ever written to the log, on purpose: without it nobody could sign in.
+  if (!settings.adminToken) logger.warn(`admin token (generated; set COUNTERSIGN_ADMIN_TOKEN to choose one): ${adminToken}`);
   return {
     url: server.url,
     async close() {
@@ -42,8 +45,8 @@ export async function startApi(settings: Settings = readSettings(), log: (line: 
   };
 }
 
-async function main(): Promise<void> {
-  const api = await startApi();
+async function main(logger: Logger): Promise<void> {
+  const api = await startApi(readSettings(), logger);
   let closing = false;
   const shutdown = async () => {
     if (closing) return;
@@ -56,8 +59,16 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err: unknown) => {
+  // Settings that cannot be read stop the API before a logger can be built from them.
+  let logger: Logger;
+  try {
+    logger = createLogger({ level: readSettings().logLevel, name: 'api' });
+  } catch (err) {
     console.error(`[countersign] API failed: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  main(logger).catch((err: unknown) => {
+    logger.fatal({ err }, `API failed: ${(err as Error).message}`);
     process.exit(1);
   });
 }

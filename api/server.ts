@@ -1,10 +1,13 @@
 // Builds the HTTP API around a database, a Temporal client and the policy.
 
 import 'reflect-metadata';
-import type { INestApplication, LogLevel } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SwaggerModule } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import { pinoHttp } from 'pino-http';
+import { createLogger, type LogLevel, requestFields, responseFields } from '../settings/logger';
 import { AppModule, type ApiDependencies } from './app.module';
 import type { AuthenticatedRequest } from './auth/actor';
 import { Metrics } from './health/metrics';
@@ -20,12 +23,19 @@ export interface ApiServer {
 }
 
 export async function createApiServer(
-  deps: ApiDependencies & { port: number; host?: string; adminToken?: string; logLevels?: LogLevel[] },
+  deps: ApiDependencies & { port: number; host?: string; adminToken?: string; logLevel?: LogLevel },
 ): Promise<ApiServer> {
-  const app = await NestFactory.create(AppModule.forRoot(deps), {
-    bodyParser: false,
-    logger: deps.logLevels ?? ['error', 'warn', 'log'],
-  });
+  const logger = deps.logger ?? createLogger({ level: deps.logLevel ?? 'info', name: 'api' });
+  const app = await NestFactory.create(AppModule.forRoot({ ...deps, logger }), { bodyParser: false, bufferLogs: true });
+  // Nest's own lines and every `new Logger(...)` in the API write JSON through the same pino.
+  app.useLogger(app.get(NestPinoLogger));
+  // One line per request, whatever answers it: method, path, status, time. Never headers
+  // (tokens, webhook signatures), bodies or query strings (settings/logger.ts).
+  app.use(pinoHttp({
+    logger,
+    serializers: { req: requestFields, res: responseFields },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+  }));
   const metrics = app.get(Metrics);
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.on('finish', () => metrics.countRequest(req.method, (req.route?.path as string | undefined) ?? 'unmatched', res.statusCode));

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
     const adminToken = `bench-${randomBytes(8).toString('hex')}`;
     const api = await createApiServer({
-      dataSource, temporal, policy, port: 0, host: '127.0.0.1', adminToken, logLevels: ['error'],
+      dataSource, temporal, policy, port: 0, host: '127.0.0.1', adminToken, logLevel: 'error',
       options: { namespace: 'default', taskQueue, answerTimeoutMs: 30_000 },
     });
     stops.push(() => api.close());

@@ -126,6 +126,9 @@ async function main(): Promise<void> {
       COUNTERSIGN_ADMIN_TOKEN: adminToken,
       COUNTERSIGN_CONFIG: settings.configPath,
       PORT: String(settings.port),
+      // The two halves log JSON lines (settings/logger.ts); on one machine the banner below is
+      // what a person reads, so they say only warnings and errors unless asked for more.
+      COUNTERSIGN_LOG_LEVEL: process.env.COUNTERSIGN_LOG_LEVEL || 'warn',
     };
     const worker = runHalf('worker', env);
     const api = runHalf('api', env);

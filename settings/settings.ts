@@ -6,6 +6,7 @@
 
 import path from 'node:path';
 import { EnvError, cleanEnv, makeValidator, str, url } from 'envalid';
+import { LOG_LEVELS, type LogLevel, parseLogLevel } from './logger';
 import { readTemporalProfile, type TemporalConnectionSettings } from './temporal-connection';
 
 export interface Settings {
@@ -29,12 +30,23 @@ export interface Settings {
   evidenceKeyPath?: string;
   /** The environment the policy file's `${NAME}` references are resolved against. */
   policyEnv: Readonly<Record<string, string | undefined>>;
+  /** COUNTERSIGN_LOG_LEVEL: trace, debug, info (default), warn, error, fatal or silent. */
+  logLevel: LogLevel;
 }
 
 const portNumber = makeValidator<number>((input) => {
   const parsed = Number(input);
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new EnvError(`must be a port number from 0 to 65535, got ${JSON.stringify(input)}`);
   return parsed;
+});
+
+/** trace, debug, info, warn, error, fatal or silent, in any case (`WARN` as well as `warn`). */
+const logLevel = makeValidator<LogLevel>((input) => {
+  try {
+    return parseLogLevel(input);
+  } catch {
+    throw new EnvError(`must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(input)}`);
+  }
 });
 
 const SPEC = {
@@ -49,6 +61,7 @@ const SPEC = {
   COUNTERSIGN_URL: url({ default: undefined }),
   COUNTERSIGN_WORKFLOW_BUNDLE: str({ default: undefined }),
   COUNTERSIGN_EVIDENCE_KEY: str({ default: undefined }),
+  COUNTERSIGN_LOG_LEVEL: logLevel({ default: 'info' }),
 };
 
 /** Empty means unset, as a compose file leaves a variable it was given no value for. */
@@ -81,6 +94,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     workflowBundlePath: clean.COUNTERSIGN_WORKFLOW_BUNDLE,
     evidenceKeyPath: clean.COUNTERSIGN_EVIDENCE_KEY,
     policyEnv: env,
+    logLevel: clean.COUNTERSIGN_LOG_LEVEL,
   };
 }
 

@@ -1,21 +1,27 @@
 // `npm run worker`: the worker alone, against given servers (TEMPORAL_ADDRESS, DATABASE_URL).
 
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { waitForDatabase } from '../database/data-source';
 import { loadEvidenceKey } from '../evidence/keys';
+import { createLogger, type Logger, temporalLogger, temporalLogLevel } from '../settings/logger';
 import { PolicyHolder } from '../settings/policy-file';
-import { readSettings, requireServers } from '../settings/settings';
+import { readSettings, requireServers, type Settings } from '../settings/settings';
 import { connectTemporal, ensureSearchAttributes } from '../settings/temporal';
 import { describeTemporalConnection } from '../settings/temporal-connection';
 import { createWorker } from './worker';
 
-async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger((process.env.COUNTERSIGN_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN') });
-  const settings = readSettings();
+async function main(settings: Settings, logger: Logger): Promise<void> {
+  const log = (line: string) => logger.info(line);
+  // The SDK's lines, the workflows' and activities' `log`, and (forwarded) the native core's
+  // lines all come out as this process's JSON lines.
+  Runtime.install({
+    logger: temporalLogger(logger),
+    telemetryOptions: { logging: { filter: { core: temporalLogLevel(settings.logLevel), other: 'ERROR' }, forward: {} } },
+  });
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the worker');
   const policy = new PolicyHolder(settings.configPath, settings.policyEnv);
-  policy.reloadOnSighup();
-  const dataSource = await waitForDatabase(databaseUrl);
+  policy.reloadOnSighup(log);
+  const dataSource = await waitForDatabase(databaseUrl, { log });
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
   await connection.close();
@@ -30,13 +36,23 @@ async function main(): Promise<void> {
     evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, keyPath: settings.evidenceKeyPath }),
     temporalUiUrl: settings.temporalUiUrl,
   });
-  console.log(`[countersign] worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace}, ${describeTemporalConnection(settings.temporalConnection)})`);
+  log(`worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace}, ${describeTemporalConnection(settings.temporalConnection)})`);
   // Worker.run() shuts down gracefully on SIGINT and SIGTERM.
   await worker.run();
   await dataSource.destroy();
 }
 
-main().catch((err: unknown) => {
+// Settings that cannot be read stop the worker before a logger can be built from them.
+let settings: Settings;
+let logger: Logger;
+try {
+  settings = readSettings();
+  logger = createLogger({ level: settings.logLevel, name: 'worker' });
+} catch (err) {
   console.error(`[countersign] worker failed: ${(err as Error).message}`);
+  process.exit(1);
+}
+main(settings, logger).catch((err: unknown) => {
+  logger.fatal({ err }, `worker failed: ${(err as Error).message}`);
   process.exit(1);
 });

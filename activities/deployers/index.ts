@@ -1,5 +1,6 @@
 // The ways Countersign hands an approved artifact to the system that deploys it.
 
+import { log } from '@temporalio/activity';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import type { DeploymentRequest, DeployerSpec } from '../../policy/types';
@@ -121,7 +122,8 @@ export async function runDeployer(spec: DeployerSpec, context: DeployContext): P
   switch (spec.type) {
     case 'log': {
       const line = `deploy ${context.request.service} to ${context.request.environment}: ${context.request.artifact.name}@${context.digest}`;
-      console.log(`[countersign] ${line}`);
+      // The activity's logger: the worker's JSON lines, with the workflow and activity ids.
+      log.info(line, { deploymentId: context.request.id, deployer: 'log', attempt: context.attempt });
       return line;
     }
     case 'command':

@@ -1,6 +1,7 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { ApiProduces } from '@nestjs/swagger';
 import { Client } from '@temporalio/client';
+import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { Public } from '../auth/actor';
 import { Answer, Problems } from '../dto/responses';
@@ -59,8 +60,8 @@ export class HealthController {
   @Get('metrics')
   @ApiProduces('text/plain')
   @Answer(200, 'Prometheus metrics, in the text exposition format')
-  @Header('content-type', 'text/plain; version=0.0.4')
+  @Header('content-type', Registry.PROMETHEUS_CONTENT_TYPE)
   async prometheus() {
-    return this.metrics.render(this.db);
+    return this.metrics.render();
   }
 }

@@ -5,6 +5,7 @@
 // servers.
 
 import { startApi } from '../../api/main';
+import { createLogger } from '../../settings/logger';
 import { verifyAuditChain } from '../../database/audit-trail';
 import { findFreePort } from '../../local/process-tree';
 import { readSettings } from '../../settings/settings';
@@ -144,7 +145,8 @@ describe('start-up while PostgreSQL is down', () => {
     });
     let settled = false;
     let closed = false;
-    const starting = startApi(settings, (line) => lines.push(line)).finally(() => (settled = true));
+    const logger = createLogger({ level: 'info', name: 'api', destination: { write: (line: string) => lines.push(line) } });
+    const starting = startApi(settings, logger).finally(() => (settled = true));
     try {
       await eventually(async () => lines.join('\n'), (text) => /waiting for PostgreSQL at .*\(.+\); trying again in/.test(text), 10_000);
       expect(settled).toBe(false);

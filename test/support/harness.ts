@@ -120,7 +120,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       port: apiPort,
       host: '127.0.0.1',
       adminToken,
-      logLevels: ['error'],
+      logLevel: 'error',
       options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000 },
     });
   let api = await startApi();

@@ -20,7 +20,7 @@ export async function startWorkerProcess(env: Record<string, string>, timeoutMs 
   let output = '';
   const child = spawn(process.execPath, ['-r', path.join(__dirname, 'register-ts.js'), path.join(root, 'worker', 'main.ts')], {
     cwd: root,
-    env: { ...process.env, COUNTERSIGN_LOG_LEVEL: 'WARN', ...env },
+    env: { ...process.env, COUNTERSIGN_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (chunk) => (output += chunk));
