@@ -1,7 +1,7 @@
-import { Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { applyDecorators, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { REFUSAL_REASONS } from '../../policy/types';
+import { type AnswerKind, REFUSAL_REASONS } from '../../policy/types';
 import { type Actor, CurrentActor, Roles } from '../auth/actor';
 import { ApprovalDto, CancelDto, CreateDeploymentDto, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
 import { Answer, AUTHENTICATED_PROBLEMS, Problems } from '../dto/responses';
@@ -28,6 +28,18 @@ const ANSWER_PROBLEMS = {
 const REFUSED_IN_THIS_STATE = {
   409: `The gate refused this answer in the deployment's state (\`reason\`: ${refusals(409)})`,
 };
+
+/** An answer to a deployment's gate: 200 with the deployment, or a problem; refused input is kept. */
+function GateAnswer(kind: AnswerKind, summary: string, answered: string) {
+  return applyDecorators(
+    HttpCode(200),
+    AnswerToGate(kind),
+    ApiOperation({ summary }),
+    Answer(200, answered, 'Deployment'),
+    Problems(ANSWER_PROBLEMS),
+    Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer'),
+  );
+}
 
 @Controller('v1/deployments')
 export class DeploymentsController {
@@ -85,36 +97,21 @@ export class DeploymentsController {
 
   @Post(':id/approvals')
   @Roles('approver')
-  @HttpCode(200)
-  @AnswerToGate('approval')
-  @ApiOperation({ summary: 'Approve (approver): counts once per person, for the artifact\'s digest only' })
-  @Answer(200, 'the deployment after the approval is counted', 'Deployment')
-  @Problems(ANSWER_PROBLEMS)
-  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  @GateAnswer('approval', 'Approve (approver): counts once per person, for the artifact\'s digest only', 'the deployment after the approval is counted')
   async approve(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: ApprovalDto) {
     return this.deployments.approve(actor, id, body.digest, body.comment);
   }
 
   @Post(':id/rejections')
   @Roles('approver')
-  @HttpCode(200)
-  @AnswerToGate('rejection')
-  @ApiOperation({ summary: 'Reject (approver): one eligible rejection ends the request' })
-  @Answer(200, 'REJECTED', 'Deployment')
-  @Problems(ANSWER_PROBLEMS)
-  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  @GateAnswer('rejection', 'Reject (approver): one eligible rejection ends the request', 'REJECTED')
   async reject(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: RejectionDto) {
     return this.deployments.reject(actor, id, body.comment);
   }
 
   @Post(':id/cancel')
   @Roles('pipeline', 'admin')
-  @HttpCode(200)
-  @AnswerToGate('cancel')
-  @ApiOperation({ summary: 'Cancel (the requesting pipeline, or admin)' })
-  @Answer(200, 'CANCELLED', 'Deployment')
-  @Problems(ANSWER_PROBLEMS)
-  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  @GateAnswer('cancel', 'Cancel (the requesting pipeline, or admin)', 'CANCELLED')
   async cancel(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: CancelDto) {
     return this.deployments.cancel(actor, id, body.reason);
   }
@@ -122,14 +119,7 @@ export class DeploymentsController {
   /** Break-glass (admin): deploy on fewer approvals than the tier asks, with a reason; a review is then due. */
   @Post(':id/override')
   @Roles('admin')
-  @HttpCode(200)
-  @AnswerToGate('override')
-  @ApiOperation({
-    summary: 'Break-glass (admin, never an author): deploy on fewer approvals; marked overridden everywhere, and a retrospective review is then due within the tier\'s window',
-  })
-  @Answer(200, 'APPROVED, overridden', 'Deployment')
-  @Problems(ANSWER_PROBLEMS)
-  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  @GateAnswer('override', 'Break-glass (admin, never an author): deploy on fewer approvals; marked overridden everywhere, and a retrospective review is then due within the tier\'s window', 'APPROVED, overridden')
   async override(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: OverrideDto) {
     return this.deployments.override(actor, id, body.reason);
   }
@@ -137,12 +127,7 @@ export class DeploymentsController {
   /** The retrospective review of an override, by an eligible approver. */
   @Post(':id/review')
   @Roles('approver')
-  @HttpCode(200)
-  @AnswerToGate('review')
-  @ApiOperation({ summary: 'Retrospective review of an override (approver: eligible, not an author, not the overrider)' })
-  @Answer(200, 'reviewed', 'Deployment')
-  @Problems(ANSWER_PROBLEMS)
-  @Problems(REFUSED_IN_THIS_STATE, 'RefusedAnswer')
+  @GateAnswer('review', 'Retrospective review of an override (approver: eligible, not an author, not the overrider)', 'reviewed')
   async review(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: ReviewDto) {
     return this.deployments.review(actor, id, body.comment);
   }

@@ -72,7 +72,7 @@ export class CreateDeploymentDto {
   type: 'object',
   additionalProperties: false,
   required: ['digest'],
-  properties: { digest: { ...digest, description: 'the digest you reviewed; must be the artifact\'s' }, comment },
+  properties: { digest: { ...digest, description: `${digest.description}: the digest you reviewed, which must be the artifact's` }, comment },
 })
 export class ApprovalDto {
   digest!: string;
