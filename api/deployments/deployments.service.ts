@@ -14,7 +14,6 @@ import {
   type DeploymentRequest,
   type DeploymentStatus,
   type DeploymentView,
-  type RefusalReason,
 } from '../../policy/types';
 import { pendingView } from '../../policy/view';
 import type { PolicyHolder } from '../../settings/policy-file';
@@ -22,7 +21,7 @@ import { type Actor, asPerson } from '../auth/actor';
 import { AuditService } from '../audit/audit.service';
 import { PrincipalsService } from '../principals/principals.service';
 import { badCharacter, instantParameter } from '../input-guard';
-import { conflict, forbidden, invalid, notFound, Problem } from '../problem';
+import { conflict, forbidden, invalid, notFound, Problem, refusalProblem } from '../problem';
 import { POLICY } from '../tokens';
 import { type AnswerInput, type AnswerKind, GateClient } from './gate-client';
 
@@ -34,21 +33,6 @@ export interface CreateDeploymentBody {
   requestId?: string;
   minimumTier?: string;
 }
-
-/** How each refusal the gate gives is answered over HTTP. */
-const REFUSAL_STATUS: Record<RefusalReason, number> = {
-  AUTHOR: 403,
-  REQUESTER: 403,
-  NOT_ELIGIBLE: 403,
-  NOT_PERMITTED: 403,
-  DIGEST_MISMATCH: 409,
-  NOT_PENDING: 409,
-  DUPLICATE: 409,
-  EXPIRED: 409,
-  NOT_OVERRIDDEN: 409,
-  ALREADY_REVIEWED: 409,
-  OVERRIDER: 403,
-};
 
 const LIST_LIMIT = 200;
 
@@ -261,10 +245,7 @@ export class DeploymentsService {
         const verdict = checkReview(row.request!, row.view.override, asPerson(actor));
         if (!verdict.ok) {
           await this.audit.record({ type: 'review.refused', actor: actor.id, deploymentId: id, outcome: 'refused', reason: verdict.reason, data: { detail: verdict.detail } });
-          throw new Problem(REFUSAL_STATUS[verdict.reason], verdict.reason.toLowerCase().replace(/_/g, '-'), verdict.detail, {
-            reason: verdict.reason,
-            deployment: row.view,
-          });
+          throw refusalProblem(verdict.reason, verdict.detail, { deployment: row.view });
         }
       }
       const detail = `deployment ${id} is ${row.status}, no longer PENDING`;
@@ -273,10 +254,7 @@ export class DeploymentsService {
     }
     const { answer } = reply;
     if (answer.outcome === 'refused') {
-      throw new Problem(REFUSAL_STATUS[answer.reason], answer.reason.toLowerCase().replace(/_/g, '-'), answer.detail, {
-        reason: answer.reason,
-        deployment: answer.deployment,
-      });
+      throw refusalProblem(answer.reason, answer.detail, { deployment: answer.deployment });
     }
     return answer.deployment;
   }
