@@ -41,7 +41,7 @@ interface DeployCheckpoint {
 
 type DeployRunRow = Pick<DeployRunEntity, 'status' | 'digest' | 'output' | 'error' | 'failures' | 'finishedAt'>;
 
-/** Every read and write of `deploy_runs`, each one a single statement PostgreSQL runs atomically. */
+/** Every read and write of `deploy_runs`, each atomic: one statement, or one transaction. */
 function deployRuns(dataSource: DataSource) {
   const runs = () => dataSource.getRepository(DeployRunEntity);
   return {
