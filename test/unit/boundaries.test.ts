@@ -1,6 +1,7 @@
 // The folder tree says what runs in production: nothing under the production folders may reach
 // into `local/` (the dev servers behind `npm start`), so a deployment never depends on code
 // written for one machine. Imports are read with the TypeScript compiler's own pre-processor.
+// And one module reads the environment: settings/settings.ts, validated, with its defaults.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -56,5 +57,53 @@ describe('production code does not import dev-server code', () => {
       true,
     );
     expect(info.importedFiles.map((f) => f.fileName)).toEqual(['../local/start', '../local/x', '../local/y']);
+  });
+});
+
+/**
+ * Where production code may name `process.env`: the settings module, and the two places that hand
+ * the worker's environment on to a child process (deploy commands need PATH, HOME, credentials
+ * they name themselves; git needs PATH and SSH_AUTH_SOCK) without reading any of it.
+ * The CLI (cli/) is a separate program run by people; its one reader is its `io.env` injection.
+ */
+const ENVIRONMENT_READERS: Record<string, number> = {
+  'settings/settings.ts': 1,
+  'activities/deployers/index.ts': 1,
+  'activities/git.ts': 1,
+};
+
+/** `process.env` and `process['env']` in code (comments and strings aside), read with the compiler's parser. */
+function processEnvReads(file: string): number {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  let count = 0;
+  const visit = (node: ts.Node) => {
+    if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'process' && node.name.text === 'env') count++;
+    if (ts.isElementAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'process' && ts.isStringLiteralLike(node.argumentExpression) && node.argumentExpression.text === 'env') count++;
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return count;
+}
+
+describe('one reader of the environment', () => {
+  it('refuses process.env anywhere in production code but settings/settings.ts (and the hand-overs to child processes)', () => {
+    const found: Record<string, number> = {};
+    for (const folder of PRODUCTION_FOLDERS.filter((f) => f !== 'cli')) {
+      for (const file of sourceFiles(folder)) {
+        const count = processEnvReads(file);
+        if (count) found[path.relative(root, file)] = count;
+      }
+    }
+    expect(found).toEqual(ENVIRONMENT_READERS);
+  });
+
+  it("would notice a read (the scanner finds process.env and process['env'], not a comment)", () => {
+    const file = path.join(require('node:os').tmpdir(), `cs-env-scan-${process.pid}.ts`);
+    require('node:fs').writeFileSync(file, "// process.env.X\nconst a = process.env.A;\nconst b = process['env'];\n");
+    try {
+      expect(processEnvReads(file)).toBe(2);
+    } finally {
+      require('node:fs').rmSync(file, { force: true });
+    }
   });
 });
