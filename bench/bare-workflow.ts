@@ -1,15 +1,40 @@
-// The baseline: bare Temporal, an update that a workflow accepts and answers at once. What
-// Countersign adds on top of this is what the benchmark measures.
+// The baseline: bare Temporal doing the same shape of work as one Countersign deployment. A
+// workflow is started, counts two approval updates from distinct people (answering each at
+// once, with no write inside the handler), then runs one activity that writes one row to
+// PostgreSQL, and ends. What Countersign adds on top of this is what the benchmark measures.
 
-import { condition, defineUpdate, setHandler } from '@temporalio/workflow';
+import { condition, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { BareActivities } from './bare-worker';
 
-export const pingUpdate = defineUpdate<number, [number]>('ping');
+export interface BareAnswer {
+  approvals: number;
+  status: 'PENDING' | 'APPROVED';
+}
 
-export async function bareGateWorkflow(): Promise<void> {
-  let answers = 0;
-  setHandler(pingUpdate, (n) => {
-    answers += 1;
-    return n;
-  });
-  await condition(() => answers >= 1_000_000);
+export const bareApproveUpdate = defineUpdate<BareAnswer, [string]>('approve');
+
+const { recordDeployed } = proxyActivities<BareActivities>({ startToCloseTimeout: '30 seconds' });
+
+export async function bareDeploymentWorkflow(id: string, required: number): Promise<string> {
+  const approvers = new Set<string>();
+  let status: BareAnswer['status'] = 'PENDING';
+  setHandler(
+    bareApproveUpdate,
+    (who) => {
+      approvers.add(who);
+      if (approvers.size >= required) status = 'APPROVED';
+      return { approvals: approvers.size, status };
+    },
+    {
+      validator: (who) => {
+        if (status !== 'PENDING') throw new Error('no longer pending');
+        if (approvers.has(who)) throw new Error('already approved');
+      },
+    },
+  );
+  // The same expiry timer a Countersign request carries.
+  const approved = await condition(() => status === 'APPROVED', '24 hours');
+  if (!approved) return 'EXPIRED';
+  await recordDeployed(id, [...approvers]);
+  return 'DEPLOYED';
 }

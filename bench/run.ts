@@ -1,132 +1,330 @@
-// `npm run bench`: approval latency through Countersign (HTTP, auth, the gate's update,
-// real PostgreSQL) against a bare Temporal update round trip, on this machine. Results are
-// written to bench/results/ as JSON and Markdown; timed tests are never used for speed.
+// `npm run bench`: where Countersign's speed claims come from. One run measures Countersign (its
+// real HTTP API and its worker, each a process of its own, as `npm start` runs them) and a
+// bare-Temporal baseline of the same shape (bare-workflow.ts, with its own worker process) side
+// by side, on the same Temporal dev server and the same PostgreSQL, and writes
+// bench/results/latest.{json,md} with the ratios against issue 9's goals, then the README's
+// "Benchmarks" table. Timed tests are never used for speed; test/e2e/bench.test.ts only checks
+// that a tiny run works and what it writes.
+//
+// Sizes: --tiny | --quick (default; about a minute) | --full (under 30 minutes on 2 cores), or
+// BENCH_SIZE; any measure overridden by --kebab-name=value or BENCH_SNAKE_NAME (see SIZES).
+// --out=DIR (BENCH_OUT) writes elsewhere; the README is rewritten only for a quick or full run
+// into bench/results/, unless --no-readme. --note="…" (BENCH_NOTE) is printed with the results.
+// Servers: TEMPORAL_ADDRESS and DATABASE_URL when given (a fresh namespace and a fresh database
+// are made on them), else a Temporal dev server of its own and PostgreSQL at 127.0.0.1:5432
+// (else an embedded one), as `npm start` would.
 
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Client as PgClient } from 'pg';
-import { createApiServer } from '../api/server';
 import { openDatabase } from '../database/data-source';
 import { startEmbeddedPostgres } from '../local/embedded-postgres';
 import { startTemporalDevServer } from '../local/embedded-temporal';
-import { PolicyHolder } from '../settings/policy-file';
+import { findFreePort, signalOnParentExit, stopChild } from '../local/process-tree';
 import { findOrInstallTemporalCli } from '../local/temporal-cli';
-import { createWorker } from '../worker/worker';
-import { pingUpdate } from './bare-workflow';
+import { ensureSearchAttributes } from '../settings/temporal';
+import { SearchKeys } from '../workflows/definitions';
+import { bareApproveUpdate } from './bare-workflow';
+import { BARE_TABLE_DDL } from './bare-worker';
+import { cpuWindow, type Group, groupRssMb, listeningPid, withDescendants, cpuMs } from './procstat';
+import { judgeGoals, markdown, ratio, rewriteReadme, round, summarize } from './report';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100);
+// --- sizes ------------------------------------------------------------------------------------
 
-function summary(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return {
-    n: sorted.length,
-    meanMs: +(sorted.reduce((sum, x) => sum + x, 0) / sorted.length).toFixed(2),
-    p50Ms: +at(0.5).toFixed(2),
-    p95Ms: +at(0.95).toFixed(2),
-    p99Ms: +at(0.99).toFixed(2),
-    maxMs: +sorted[sorted.length - 1].toFixed(2),
-  };
+const SIZES = {
+  tiny: { inFlight: 2, throughputDeployments: 4, rate: 5, latencySeconds: 2, lagEvery: 2, pending: [4, 8], sweepRate: 5, sweepSeconds: 1, listQueries: 5, warmup: 1 },
+  quick: { inFlight: 16, throughputDeployments: 48, rate: 20, latencySeconds: 5, lagEvery: 5, pending: [50, 200], sweepRate: 5, sweepSeconds: 4, listQueries: 40, warmup: 3 },
+  full: { inFlight: 16, throughputDeployments: 480, rate: 20, latencySeconds: 30, lagEvery: 10, pending: [100, 1_000, 10_000], sweepRate: 5, sweepSeconds: 20, listQueries: 200, warmup: 10 },
+};
+type SizeName = keyof typeof SIZES;
+type Config = (typeof SIZES)['full'];
+
+const env = process.env; // a dev-only program (bench/ is outside production code)
+
+function options(argv: string[]) {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new Error(`unknown argument ${arg}; see bench/run.ts`);
+    flags.set(match[1], match[2] ?? 'true');
+  }
+  const flagSize = (['tiny', 'quick', 'full'] as const).find((s) => flags.has(s));
+  const size = (flags.get('size') ?? flagSize ?? env.BENCH_SIZE ?? 'quick') as SizeName;
+  if (!(size in SIZES)) throw new Error(`size must be tiny, quick or full, got ${size}`);
+  const config: Config = { ...SIZES[size] };
+  for (const key of Object.keys(config) as Array<keyof Config>) {
+    const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const snake = `BENCH_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const raw = flags.get(kebab) ?? env[snake];
+    if (raw === undefined) continue;
+    if (key === 'pending') {
+      const list = raw.split(',').map(Number);
+      if (!list.length || list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${kebab} must be whole numbers, e.g. 100,1000,10000`);
+      config.pending = list;
+    } else {
+      const n = Number(raw);
+      if (!(n > 0)) throw new Error(`${kebab} must be a positive number, got ${raw}`);
+      (config as Record<string, unknown>)[key] = n;
+    }
+  }
+  const root = path.extname(__filename) === '.ts' ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
+  const defaultOut = path.join(root, 'bench', 'results');
+  const out = path.resolve(flags.get('out') ?? env.BENCH_OUT ?? defaultOut);
+  const readme = !flags.has('no-readme') && out === defaultOut && size !== 'tiny';
+  return { size, config, out, readme, root, note: flags.get('note') ?? env.BENCH_NOTE };
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const start = process.hrtime.bigint();
-  const value = await fn();
-  return [Number(process.hrtime.bigint() - start) / 1e6, value];
+// --- small tools ---------------------------------------------------------------------------------
+
+const log = (line: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.now();
+
+interface Outcome {
+  samples: number[];
+  errors: number;
+  firstError?: string;
 }
 
-async function database(log: (line: string) => void): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  const server = 'postgres://postgres@127.0.0.1:5432/postgres';
-  const probe = new PgClient({ connectionString: server, connectionTimeoutMillis: 2_000 });
+function outcome(): Outcome {
+  return { samples: [], errors: 0 };
+}
+
+function failed(o: Outcome, err: unknown) {
+  o.errors += 1;
+  o.firstError ??= (err as Error).message;
+}
+
+/** Open loop: call i is sent at start + i / rate whatever the answers; timed from that moment. */
+async function openLoop(rate: number, count: number, call: (i: number) => Promise<void>): Promise<Outcome> {
+  const o = outcome();
+  const start = now() + 20;
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - now();
+    if (wait > 0) await sleep(wait);
+    calls.push(
+      call(i).then(
+        () => void o.samples.push(now() - due),
+        (err) => failed(o, err),
+      ),
+    );
+  }
+  await Promise.all(calls);
+  return o;
+}
+
+/** Closed loop: `inFlight` callers, each starting the next call when its last one ends. */
+async function closedLoop(inFlight: number, count: number, call: (i: number) => Promise<void>): Promise<Outcome & { seconds: number }> {
+  const o = outcome();
+  let next = 0;
+  const start = now();
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        const began = now();
+        try {
+          await call(i);
+          o.samples.push(now() - began);
+        } catch (err) {
+          failed(o, err);
+        }
+      }
+    }),
+  );
+  return { ...o, seconds: (now() - start) / 1000 };
+}
+
+function sha(kind: 'sha1' | 'sha256', seed: string) {
+  return createHash(kind).update(seed).digest('hex');
+}
+
+// --- the servers -----------------------------------------------------------------------------------
+
+async function pgQuery<T = any>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new PgClient({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  await client.connect();
   try {
-    await probe.connect();
-    const name = `countersign_bench_${randomBytes(4).toString('hex')}`;
-    await probe.query(`CREATE DATABASE ${name}`);
-    await probe.end();
-    const url = server.replace(/\/postgres$/, `/${name}`);
-    return {
-      url,
-      stop: async () => {
-        const admin = new PgClient({ connectionString: server });
-        await admin.connect();
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await admin.end();
-      },
-    };
-  } catch {
-    await probe.end().catch(() => undefined);
-    const dir = mkdtempSync(path.join(tmpdir(), 'countersign-bench-'));
-    chmodSync(dir, 0o755);
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), database: 'bench', log });
-    return { url: pg.url, stop: pg.stop };
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
   }
 }
 
-async function main(): Promise<void> {
-  const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const stops: Array<() => Promise<void>> = [];
-  try {
-    let address = process.env.TEMPORAL_ADDRESS;
-    if (!address) {
-      const cli = await findOrInstallTemporalCli({ log });
-      if (!cli) throw new Error('no temporal CLI; set TEMPORAL_CLI or TEMPORAL_ADDRESS');
-      const server = await startTemporalDevServer({ cliPath: cli, log });
-      stops.push(server.stop);
-      address = server.address;
-    }
-    const db = await database(log);
-    stops.push(db.stop);
-    const dataSource = await openDatabase(db.url);
-    stops.push(() => dataSource.destroy());
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
 
-    const dir = mkdtempSync(path.join(tmpdir(), 'countersign-bench-policy-'));
-    const policyFile = path.join(dir, 'policy.yaml');
-    writeFileSync(policyFile, 'tiers:\n  one: { approvals: 1, expiresAfter: 1h }\n  two: { approvals: 2, expiresAfter: 1h }\nrules:\n  - { environment: production, tier: two }\n  - { tier: one }\n');
-    const policy = new PolicyHolder(policyFile, process.env);
+/** A fresh database on the given server (or 127.0.0.1:5432, or an embedded one), dropped at the end. */
+async function database(stops: Array<() => Promise<void>>): Promise<{ url: string; where: string }> {
+  const name = `countersign_bench_${randomBytes(4).toString('hex')}`;
+  const server = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  try {
+    await pgQuery(server, `CREATE DATABASE ${name}`);
+    stops.push(() => pgQuery(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined));
+    return { url: withDatabase(server, name), where: `${new URL(server).host} (database ${name}, dropped afterwards)` };
+  } catch (err) {
+    if (env.DATABASE_URL) {
+      log(`cannot create a database on DATABASE_URL (${(err as Error).message}); using it as it is`);
+      return { url: env.DATABASE_URL, where: 'DATABASE_URL as given' };
+    }
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'countersign-bench-'));
+  chmodSync(dir, 0o755);
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: 0, database: 'bench', log });
+  stops.push(pg.stop);
+  return { url: pg.url, where: 'embedded PostgreSQL started by the bench' };
+}
+
+/** Temporal: the given server with a fresh namespace, or a dev server of the bench's own. */
+async function temporalServer(stops: Array<() => Promise<void>>): Promise<{ address: string; namespace: string; pid: number | null; where: string }> {
+  if (env.TEMPORAL_ADDRESS) {
+    const address = env.TEMPORAL_ADDRESS;
+    const namespace = `bench-${randomBytes(4).toString('hex')}`;
+    const connection = await Connection.connect({ address });
+    try {
+      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+      await ensureSearchAttributes(connection, namespace);
+      // A new namespace (and its search attributes) reach every service of the server a moment later.
+      const client = new Client({ connection, namespace });
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const handle = await client.workflow.start('probe', {
+            taskQueue: 'bench-probe', workflowId: `probe-${randomBytes(4).toString('hex')}`,
+            typedSearchAttributes: [{ key: SearchKeys.service, value: 'probe' }],
+          });
+          await handle.terminate('probe');
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await sleep(500);
+        }
+      }
+    } finally {
+      await connection.close();
+    }
+    const port = Number(address.split(':').pop());
+    return { address, namespace, pid: listeningPid(port), where: `${address} (namespace ${namespace})` };
+  }
+  const cli = await findOrInstallTemporalCli({ log });
+  if (!cli) throw new Error('no temporal CLI; set TEMPORAL_CLI or TEMPORAL_ADDRESS');
+  const server = await startTemporalDevServer({ cliPath: cli, log, logFile: path.join(mkdtempSync(path.join(tmpdir(), 'countersign-bench-temporal-')), 'temporal.log') });
+  stops.push(server.stop);
+  return { address: server.address, namespace: 'default', pid: server.pid, where: `Temporal dev server started by the bench (in memory), ${server.address}` };
+}
+
+interface Child {
+  child: ChildProcess;
+  pid: number;
+  tail: () => string;
+  stop: () => Promise<void>;
+}
+
+/** A program of this repository as a child process: compiled, or through swc when run from source. */
+function spawnProgram(root: string, program: string, childEnv: NodeJS.ProcessEnv, logFile: string): Child {
+  const fromSource = path.extname(__filename) === '.ts';
+  const args = fromSource
+    ? ['-r', path.join(root, 'test', 'support', 'register-ts.js'), path.join(root, `${program}.ts`)]
+    : [path.join(root, 'dist', `${program}.js`)];
+  const child = spawn(process.execPath, args, { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const forget = signalOnParentExit(child, 'SIGKILL');
+  const file = createWriteStream(logFile);
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    file.write(chunk);
+    tail = (tail + chunk.toString()).slice(-4_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return {
+    child,
+    pid: child.pid!,
+    tail: () => tail,
+    stop: async () => {
+      await stopChild(child, [{ signal: 'SIGTERM', waitMs: 10_000 }, { signal: 'SIGKILL', waitMs: 5_000 }]);
+      forget();
+      file.end();
+    },
+  };
+}
+
+// --- the run ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const { size, config, out, readme, root, note } = options(process.argv.slice(2));
+  const startedAt = new Date();
+  const loadStart = loadavg().map((x) => round(x, 2));
+  log(`${size} run: ${JSON.stringify(config)}`);
+  const stops: Array<() => Promise<void>> = [];
+  const children: Child[] = [];
+  const scratch = mkdtempSync(path.join(tmpdir(), 'countersign-bench-run-'));
+  try {
+    const temporalInfo = await temporalServer(stops);
+    const db = await database(stops);
+    const { address, namespace } = temporalInfo;
+    // Migrate once, as `npm start` does, so neither half's start-up includes it; then the baseline's table.
+    await (await openDatabase(db.url)).destroy();
+    await pgQuery(db.url, BARE_TABLE_DDL);
+    const benchDb = (await pgQuery<{ d: string }>(db.url, 'SELECT current_database() AS d'))[0].d;
+
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
-    const temporal = new Client({ connection });
-    const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
-    const adminToken = `bench-${randomBytes(8).toString('hex')}`;
-    const api = await createApiServer({
-      dataSource, temporal, policy, port: 0, host: '127.0.0.1', adminToken, logLevel: 'error',
-      options: { namespace: 'default', taskQueue, answerTimeoutMs: 30_000 },
-    });
-    stops.push(() => api.close());
-    const { worker, connection: workerConnection } = await createWorker({ temporalAddress: address, namespace: 'default', dataSource, policy: () => policy.current(), taskQueue });
-    const running = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await running;
-      await workerConnection.close();
-    });
+    const temporal = new Client({ connection, namespace });
 
-    const bareQueue = `${taskQueue}-bare`;
-    const bareWorker = await Worker.create({
-      connection: await NativeConnection.connect({ address }),
-      taskQueue: bareQueue,
-      workflowsPath: require.resolve('./bare-workflow'),
-    });
-    const bareRunning = bareWorker.run();
-    stops.push(async () => {
-      bareWorker.shutdown();
-      await bareRunning;
-    });
+    const policyFile = path.join(scratch, 'policy.yaml');
+    writeFileSync(policyFile, 'tiers:\n  two: { approvals: 2, expiresAfter: 24h }\nrules:\n  - { tier: two }\n');
+    const adminToken = `bench-${randomBytes(12).toString('hex')}`;
+    const port = await findFreePort();
+    const baseEnv: NodeJS.ProcessEnv = {
+      ...env,
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+      DATABASE_URL: db.url,
+      COUNTERSIGN_ADMIN_TOKEN: adminToken,
+      COUNTERSIGN_CONFIG: policyFile,
+      COUNTERSIGN_DATA_DIR: path.join(scratch, 'data'),
+      COUNTERSIGN_LOG_LEVEL: 'warn',
+      PORT: String(port),
+    };
+    const apiUrl = `http://127.0.0.1:${port}`;
 
-    const call = async (method: string, route: string, token: string, body?: unknown) => {
-      const response = await fetch(`${api.url}${route}`, {
+    // --- cold start: the API, then the worker with a workflow already waiting for it ---
+    log('cold start: API');
+    let began = now();
+    const api = spawnProgram(root, 'api/main', baseEnv, path.join(scratch, 'api.log'));
+    children.push(api);
+    stops.push(api.stop);
+    for (;;) {
+      if (api.child.exitCode !== null) throw new Error(`the API exited:\n${api.tail()}`);
+      if (now() - began > 120_000) throw new Error(`the API did not answer within 120 s:\n${api.tail()}`);
+      try {
+        if ((await fetch(`${apiUrl}/healthz`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      await sleep(20);
+    }
+    const apiColdMs = round(now() - began);
+
+    const call = async (method: string, route: string, token: string, body?: unknown): Promise<any> => {
+      const response = await fetch(`${apiUrl}${route}`, {
         method,
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const json = (await response.json()) as any;
-      if (response.status >= 300) throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(json)}`);
+      if (response.status >= 300) throw new Error(`${method} ${route}: ${response.status} ${json?.detail ?? JSON.stringify(json)}`);
       return json;
     };
     const principal = async (id: string, roles: string[]) => (await call('POST', '/v1/principals', adminToken, { id, roles, emails: [`${id}@example.com`] })).token as string;
@@ -134,67 +332,342 @@ async function main(): Promise<void> {
     const bob = await principal('bob', ['approver']);
     const carol = await principal('carol', ['approver']);
 
-    const request = () => {
-      const seed = randomBytes(8).toString('hex');
-      return {
-        service: 'web',
+    interface Request { id: string; workflowId: string; digest: string; service: string }
+    let serial = 0;
+    const create = async (service = `svc-${serial % 20}`): Promise<Request> => {
+      const seed = `${startedAt.getTime()}-${serial++}-${randomBytes(4).toString('hex')}`;
+      const digest = `sha256:${sha('sha256', seed)}`;
+      const created = await call('POST', '/v1/deployments', ci, {
+        service,
         environment: 'production',
-        artifact: { name: `registry.example.com/web:${seed}`, digest: `sha256:${createHash('sha256').update(seed).digest('hex')}` },
-        change: { commit: createHash('sha1').update(seed).digest('hex'), authors: ['alice@example.com'] },
-      };
+        artifact: { name: `registry.example.com/${service}:${seed}`, digest },
+        change: { commit: sha('sha1', seed), authors: ['alice@example.com'] },
+      });
+      return { id: created.id, workflowId: created.workflowId, digest, service };
+    };
+    const approve = (r: Request, token: string) => call('POST', `/v1/deployments/${r.id}/approvals`, token, { digest: r.digest });
+    const deployed = async (r: Request) => {
+      const view = (await temporal.workflow.getHandle(r.workflowId).result()) as { status?: string };
+      if (view?.status !== 'DEPLOYED') throw new Error(`${r.id} ended ${view?.status}`);
     };
 
-    log(`warming up, then ${ROUNDS} rounds of each`);
-    const requestMs: number[] = [];
-    const countedMs: number[] = [];
-    const decidingMs: number[] = [];
-    const bareMs: number[] = [];
-    for (let round = -5; round < ROUNDS; round += 1) {
-      const body = request();
-      const [createdIn, created] = await timed(() => call('POST', '/v1/deployments', ci, body));
-      const [firstIn] = await timed(() => call('POST', `/v1/deployments/${created.id}/approvals`, bob, { digest: body.artifact.digest }));
-      const [secondIn, decided] = await timed(() => call('POST', `/v1/deployments/${created.id}/approvals`, carol, { digest: body.artifact.digest }));
-      if (decided.status !== 'APPROVED') throw new Error(`expected APPROVED, got ${decided.status}`);
-      const handle = await temporal.workflow.start('bareGateWorkflow', { taskQueue: bareQueue, workflowId: `bare-${randomBytes(6).toString('hex')}` });
-      const [bareIn] = await timed(() => handle.executeUpdate(pingUpdate, { args: [round] }));
-      await handle.terminate('benchmark round done');
-      if (round < 0) continue;
-      requestMs.push(createdIn);
-      countedMs.push(firstIn);
-      decidingMs.push(secondIn);
-      bareMs.push(bareIn);
-    }
+    const firstTaskDone = async (workflowId: string, since: number) => {
+      const handle = temporal.workflow.getHandle(workflowId);
+      for (;;) {
+        if (now() - since > 120_000) throw new Error(`no workflow task done on ${workflowId} within 120 s`);
+        if ((await handle.describe()).historyLength >= 4) return round(now() - since); // scheduled, started, completed
+        await sleep(20);
+      }
+    };
 
-    const results = {
-      at: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-      rounds: ROUNDS,
-      scenarios: {
-        bareTemporalUpdate: { what: 'client.executeUpdate round trip to a workflow that answers at once', ...summary(bareMs) },
-        approvalCounted: { what: 'POST /v1/deployments/{id}/approvals, first of two (HTTP + token lookup + update)', ...summary(countedMs) },
-        approvalDeciding: { what: 'POST /v1/deployments/{id}/approvals that meets the quorum', ...summary(decidingMs) },
-        requestDeployment: { what: 'POST /v1/deployments (policy, author resolution, index row, workflow start)', ...summary(requestMs) },
+    log('cold start: worker');
+    const waiting = await create();
+    began = now();
+    const worker = spawnProgram(root, 'worker/main', baseEnv, path.join(scratch, 'worker.log'));
+    children.push(worker);
+    stops.push(worker.stop);
+    const workerColdMs = await firstTaskDone(waiting.workflowId, began);
+
+    const bareQueue = `bench-bare-${randomBytes(4).toString('hex')}`;
+    const bareStart = (id = `bare-${randomBytes(8).toString('hex')}`) =>
+      temporal.workflow.start('bareDeploymentWorkflow', { taskQueue: bareQueue, workflowId: id, args: [id, 2], workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE });
+    log('cold start: bare worker');
+    const bareWaiting = await bareStart();
+    began = now();
+    const bareWorker = spawnProgram(root, 'bench/bare-worker', { ...baseEnv, BENCH_BARE_QUEUE: bareQueue }, path.join(scratch, 'bare-worker.log'));
+    children.push(bareWorker);
+    stops.push(bareWorker.stop);
+    const bareWorkerColdMs = await firstTaskDone(bareWaiting.workflowId, began);
+
+    const bareApprove = (workflowId: string, who: string) => temporal.workflow.getHandle(workflowId).executeUpdate(bareApproveUpdate, { args: [who] });
+    const bareDeployed = async (workflowId: string) => {
+      const result = await temporal.workflow.getHandle(workflowId).result();
+      if (result !== 'DEPLOYED') throw new Error(`${workflowId} ended ${result}`);
+    };
+    const countersignDeployment = async (r?: Request) => {
+      const request = r ?? (await create('web'));
+      await approve(request, bob);
+      await approve(request, carol);
+      await deployed(request);
+    };
+    const bareDeployment = async (workflowId?: string) => {
+      const id = workflowId ?? (await bareStart()).workflowId;
+      await bareApprove(id, 'bob');
+      await bareApprove(id, 'carol');
+      await bareDeployed(id);
+    };
+
+    // Both waiting ones through, then a warm-up.
+    await countersignDeployment(waiting);
+    await bareDeployment(bareWaiting.workflowId);
+    await closedLoop(config.inFlight, config.warmup, () => countersignDeployment());
+    await closedLoop(config.inFlight, config.warmup, () => bareDeployment());
+
+    // --- process groups, for CPU and RSS ---
+    const temporalPids = () => (temporalInfo.pid ? withDescendants(temporalInfo.pid) : []);
+    const monitor = new PgClient({ connectionString: db.url });
+    await monitor.connect();
+    stops.push(() => monitor.end());
+    const postgresPids = async () =>
+      (await monitor.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [benchDb])).rows.map((r) => Number(r.pid));
+    const groups = {
+      api: { name: 'api', pids: () => [api.pid] },
+      worker: { name: 'worker', pids: () => [worker.pid] },
+      bareWorker: { name: 'worker', pids: () => [bareWorker.pid] },
+      temporal: { name: 'temporal', pids: temporalPids },
+      postgres: { name: 'postgres', pids: postgresPids },
+      bench: { name: 'loadGenerator', pids: () => [process.pid] },
+    } satisfies Record<string, Group>;
+
+    /** Waits until a worker has been idle (under 5% of a core) for a second: a backlog would distort the next phase. */
+    const settle = async (pid: number, maxMs = 120_000) => {
+      const deadline = now() + maxMs;
+      let last = cpuMs(pid);
+      while (now() < deadline) {
+        await sleep(1_000);
+        const cur = cpuMs(pid);
+        if (last === null || cur === null || cur - last < 50) return;
+        last = cur;
+      }
+    };
+    const perDeployment = (cpu: Record<string, number | null>, n: number, appKeys: string[]) => {
+      const per = (x: number | null | undefined) => (x == null || n === 0 ? null : round(x / n));
+      const app = appKeys.every((k) => cpu[k] != null) ? appKeys.reduce((s, k) => s + cpu[k]!, 0) : null;
+      const total = app != null && cpu.temporal != null && cpu.postgres != null ? app + cpu.temporal + cpu.postgres : null;
+      return { ...Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, per(v)])), app: per(app), total: per(total) };
+    };
+
+    // --- throughput: deployments carried to DEPLOYED, `inFlight` at a time ---
+    log(`throughput: ${config.throughputDeployments} deployments each, ${config.inFlight} in flight`);
+    await settle(worker.pid);
+    let window = await cpuWindow([groups.api, groups.worker, groups.temporal, groups.postgres, groups.bench]);
+    const cThroughput = await closedLoop(config.inFlight, config.throughputDeployments, () => countersignDeployment());
+    const cCpu = await window.stop();
+    await settle(bareWorker.pid);
+    window = await cpuWindow([groups.bareWorker, groups.temporal, groups.postgres, groups.bench]);
+    const bThroughput = await closedLoop(config.inFlight, config.throughputDeployments, () => bareDeployment());
+    const bCpu = await window.stop();
+    const cDone = cThroughput.samples.length;
+    const bDone = bThroughput.samples.length;
+    const throughput = {
+      inFlight: config.inFlight,
+      countersign: {
+        deployments: config.throughputDeployments, done: cDone, errors: cThroughput.errors, firstError: cThroughput.firstError,
+        seconds: round(cThroughput.seconds, 2), perSecond: round(cDone / cThroughput.seconds, 2),
+        deploymentMs: summarize(cThroughput.samples), cpuMsPerDeployment: perDeployment(cCpu, cDone, ['api', 'worker']),
+      },
+      bare: {
+        deployments: config.throughputDeployments, done: bDone, errors: bThroughput.errors, firstError: bThroughput.firstError,
+        seconds: round(bThroughput.seconds, 2), perSecond: round(bDone / bThroughput.seconds, 2),
+        deploymentMs: summarize(bThroughput.samples), cpuMsPerDeployment: perDeployment(bCpu, bDone, ['worker']),
+      },
+      ratio: 0 as number | null,
+    };
+    throughput.ratio = ratio(throughput.countersign.perSecond, throughput.bare.perSecond);
+    log(`throughput: Countersign ${throughput.countersign.perSecond}/s, bare ${throughput.bare.perSecond}/s`);
+
+    // --- open-loop approvals at a fixed rate, with the index and trail lag sampled meanwhile ---
+    const approvals = Math.max(2, Math.round(config.rate * config.latencySeconds));
+    const pairs = Math.ceil(approvals / 2);
+    log(`latency: ${approvals} approvals at ${config.rate}/s each`);
+    await settle(worker.pid);
+    const lagRun = randomBytes(3).toString('hex');
+    const cTargets: Request[] = [];
+    await closedLoop(config.inFlight, pairs, async (k) => {
+      cTargets[k] = await create(k % config.lagEvery === 0 ? `lag-${lagRun}-${k}` : undefined);
+    });
+    await settle(worker.pid);
+    const LAG_TIMEOUT_MS = 30_000;
+    const lagIndex: number[] = [];
+    const lagTrail: number[] = [];
+    let lagTimeouts = 0;
+    const watchers: Promise<void>[] = [];
+    const watchLag = (r: Request, answeredAt: number) => {
+      const until = async (seen: () => Promise<boolean>, into: number[]) => {
+        while (now() - answeredAt < LAG_TIMEOUT_MS) {
+          if (await seen()) return void into.push(now() - answeredAt);
+          await sleep(25);
+        }
+        lagTimeouts += 1;
+      };
+      watchers.push(
+        until(async () => {
+          const page = await call('GET', `/v1/deployments?service=${encodeURIComponent(r.service)}&limit=1`, adminToken);
+          return (page.deployments?.[0]?.approvals?.length ?? 0) >= 1;
+        }, lagIndex),
+        until(async () => {
+          const page = await call('GET', `/v1/audit?deployment=${encodeURIComponent(r.id)}&type=approval.accepted`, adminToken);
+          return (page.events?.length ?? 0) >= 1;
+        }, lagTrail),
+      );
+    };
+    const cLatency = await openLoop(config.rate, pairs * 2, async (i) => {
+      const r = cTargets[i >> 1];
+      await approve(r, i % 2 === 0 ? bob : carol);
+      if (i % 2 === 0 && (i >> 1) % config.lagEvery === 0) watchLag(r, now());
+    });
+    await Promise.all(watchers);
+    await Promise.all(cTargets.map((r) => deployed(r).catch(() => undefined)));
+    await settle(bareWorker.pid);
+    const bTargets: string[] = [];
+    await closedLoop(config.inFlight, pairs, async (k) => {
+      bTargets[k] = (await bareStart()).workflowId;
+    });
+    await settle(bareWorker.pid);
+    const bLatency = await openLoop(config.rate, pairs * 2, (i) => bareApprove(bTargets[i >> 1], i % 2 === 0 ? 'bob' : 'carol').then(() => undefined));
+    await Promise.all(bTargets.map((id) => bareDeployed(id).catch(() => undefined)));
+    const latency = {
+      ratePerSecond: config.rate,
+      seconds: round((pairs * 2) / config.rate, 1),
+      countersign: { ...summarize(cLatency.samples), errors: cLatency.errors, firstError: cLatency.firstError },
+      bare: { ...summarize(bLatency.samples), errors: bLatency.errors, firstError: bLatency.firstError },
+      ratioP99: null as number | null,
+    };
+    latency.ratioP99 = ratio(latency.countersign.p99Ms, latency.bare.p99Ms);
+    const lag = { index: summarize(lagIndex), trail: summarize(lagTrail), timeouts: lagTimeouts, timeoutMs: LAG_TIMEOUT_MS };
+    log(`latency p99: Countersign ${latency.countersign.p99Ms} ms, bare ${latency.bare.p99Ms} ms; lag p99 index ${lag.index.p99Ms} ms, trail ${lag.trail.p99Ms} ms`);
+
+    // --- the pending sweep: approvals at a low fixed rate among ever more pending requests ---
+    const cPending: Request[] = [];
+    const bPending: string[] = [];
+    const cApproved = new Set<number>();
+    const bApproved = new Set<number>();
+    const pickUnapproved = (total: number, taken: Set<number>, count: number) => {
+      const picked: number[] = [];
+      while (picked.length < count && taken.size < total) {
+        const i = Math.floor(Math.random() * total);
+        if (taken.has(i)) continue;
+        taken.add(i);
+        picked.push(i);
+      }
+      return picked;
+    };
+    const steps = [];
+    for (const target of config.pending) {
+      log(`pending sweep: up to ${target} pending each`);
+      const cNew = Math.max(0, target - cPending.length);
+      const cCreate = await closedLoop(config.inFlight, cNew, async () => void cPending.push(await create()));
+      await settle(worker.pid);
+      const bNew = Math.max(0, target - bPending.length);
+      const bCreate = await closedLoop(config.inFlight, bNew, async () => void bPending.push((await bareStart()).workflowId));
+      await settle(bareWorker.pid);
+      const count = Math.max(1, Math.round(config.sweepRate * config.sweepSeconds));
+      const cPicks = pickUnapproved(cPending.length, cApproved, count);
+      const cStep = await openLoop(config.sweepRate, cPicks.length, (i) => approve(cPending[cPicks[i]], bob));
+      const cRss = { workerRssMb: await groupRssMb(groups.worker), apiRssMb: await groupRssMb(groups.api), temporalRssMb: await groupRssMb(groups.temporal) };
+      const bPicks = pickUnapproved(bPending.length, bApproved, count);
+      const bStep = await openLoop(config.sweepRate, bPicks.length, (i) => bareApprove(bPending[bPicks[i]], 'bob').then(() => undefined));
+      const bRss = { workerRssMb: await groupRssMb(groups.bareWorker), temporalRssMb: await groupRssMb(groups.temporal) };
+      steps.push({
+        pending: target,
+        ratePerSecond: config.sweepRate,
+        countersign: {
+          approval: { ...summarize(cStep.samples), errors: cStep.errors, firstError: cStep.firstError },
+          ...cRss,
+          created: cCreate.samples.length, createErrors: cCreate.errors,
+          createdPerSecond: cNew ? round(cCreate.samples.length / cCreate.seconds, 1) : null,
+        },
+        bare: {
+          approval: { ...summarize(bStep.samples), errors: bStep.errors, firstError: bStep.firstError },
+          ...bRss,
+          created: bCreate.samples.length, createErrors: bCreate.errors,
+          createdPerSecond: bNew ? round(bCreate.samples.length / bCreate.seconds, 1) : null,
+        },
+      });
+      log(`  ${target} pending: approval p99 Countersign ${cStep.samples.length ? summarize(cStep.samples).p99Ms : 'n/a'} ms, bare ${summarize(bStep.samples).p99Ms} ms; worker RSS ${cRss.workerRssMb} MB vs ${bRss.workerRssMb} MB`);
+    }
+    const first = steps[0];
+    const last = steps[steps.length - 1];
+    const pending = {
+      steps,
+      growth: {
+        countersign: ratio(last?.countersign.approval.p99Ms, first?.countersign.approval.p99Ms),
+        bare: ratio(last?.bare.approval.p99Ms, first?.bare.approval.p99Ms),
       },
     };
-    const outDir = path.join(__dirname, '..', '..', 'bench', 'results');
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(path.join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-    const rows = Object.entries(results.scenarios).map(([name, s]) => `| ${name} | ${s.p50Ms} | ${s.p95Ms} | ${s.p99Ms} | ${s.meanMs} | ${s.what} |`);
-    writeFileSync(
-      path.join(outDir, 'latest.md'),
-      [`# Approval latency (${results.at})`, '', `${results.machine.cpus} cores (${results.machine.cpu}), ${results.machine.memoryGiB} GiB, Node ${results.machine.node}; ${ROUNDS} rounds after 5 warm-up rounds; Temporal dev server and PostgreSQL on the same machine.`, '', '| scenario | p50 ms | p95 ms | p99 ms | mean ms | what |', '| --- | --- | --- | --- | --- | --- |', ...rows, ''].join('\n'),
-    );
-    console.log(JSON.stringify(results.scenarios, null, 2));
-    log(`results in ${path.relative(process.cwd(), outDir)}/latest.{json,md}`);
+
+    // --- GET /v1/deployments with and without filters, at the rows the run has made ---
+    await settle(worker.pid);
+    let rows: number | null = null;
+    try {
+      rows = Number((await pgQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM deployments'))[0].n);
+    } catch {
+      // the index table is named otherwise now; the row count stays unknown
+    }
+    const firstPage = await call('GET', '/v1/deployments', adminToken);
+    const listQueries = [
+      '',
+      '?service=svc-3',
+      '?environment=production&status=PENDING',
+      '?service=svc-3&environment=production&status=DEPLOYED',
+      '?status=REJECTED',
+      ...(firstPage.next ? [`?before=${encodeURIComponent(firstPage.next)}`] : []),
+    ];
+    log(`list: ${listQueries.length} queries × ${config.listQueries} at ${rows ?? '?'} rows`);
+    const list = {
+      rows,
+      queries: [] as Array<ReturnType<typeof summarize> & { query: string; errors: number }>,
+    };
+    for (const query of listQueries) {
+      for (let i = 0; i < 3; i += 1) await call('GET', `/v1/deployments${query}`, adminToken);
+      const o = outcome();
+      for (let i = 0; i < config.listQueries; i += 1) {
+        const t0 = now();
+        try {
+          await call('GET', `/v1/deployments${query}`, adminToken);
+          o.samples.push(now() - t0);
+        } catch (err) {
+          failed(o, err);
+        }
+      }
+      list.queries.push({ query: query.replace(/before=[^&]+/, 'before=<page 1 next>'), ...summarize(o.samples), errors: o.errors });
+    }
+
+    // --- the results ---
+    const results: any = {
+      at: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      size,
+      config,
+      note: note ?? null,
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model?.trim(),
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        platform: `${platform()} ${release()}`,
+        loadAverage: { start: loadStart, end: loadavg().map((x) => round(x, 2)) },
+      },
+      servers: { temporal: temporalInfo.where, postgres: db.where },
+      coldStart: { countersign: { apiMs: apiColdMs, workerMs: workerColdMs }, bare: { workerMs: bareWorkerColdMs } },
+      throughput,
+      latency,
+      lag,
+      pending,
+      list,
+    };
+    results.goals = judgeGoals(results);
+    const table = markdown(results);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(path.join(out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(path.join(out, 'latest.md'), table);
+    writeFileSync(path.join(out, `${size}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    if (readme) {
+      const readmePath = path.join(root, 'README.md');
+      if (!rewriteReadme(readmePath, table)) log('README.md has no bench markers; left it alone');
+      else log('README.md "Benchmarks" table rewritten');
+    }
+    process.stdout.write(table);
+    log(`results in ${out}/latest.{json,md} (${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)`);
   } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    for (const stop of stops.reverse()) await stop().catch((err: Error) => log(`while stopping: ${err.message}`));
   }
 }
 
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    console.error(`[bench] failed: ${(err as Error).message}`);
+    console.error(`[bench] failed: ${(err as Error).stack ?? err}`);
     process.exit(1);
   },
 );
