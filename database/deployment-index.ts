@@ -3,7 +3,7 @@
 // The API's and the worker's reads and writes of the table are here, through the entity and
 // TypeORM's query builder (the metrics' counts read it too: api/health/metrics.ts).
 
-import type { DataSource, Repository, SelectQueryBuilder } from 'typeorm';
+import type { DataSource, EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import type { DeploymentRequest, DeploymentStatus, DeploymentView } from '../policy/types';
 import { DeploymentEntity } from './entities/deployment.entity';
 import { storableJson } from './storable';
@@ -35,7 +35,8 @@ export interface DeploymentListPage {
 }
 
 export class DeploymentIndex {
-  constructor(private readonly db: DataSource) {}
+  /** On a data source, or on a transaction's manager (the worker writes a row with its audit events). */
+  constructor(private readonly db: DataSource | EntityManager) {}
 
   private get repository(): Repository<DeploymentEntity> {
     return this.db.getRepository(DeploymentEntity);
@@ -105,8 +106,32 @@ export class DeploymentIndex {
     return row && (reader.readsAll || row.requestedBy === reader.id) ? row : null;
   }
 
+  /**
+   * Whether the deployment exists and the reader may see it (the rule of `findReadable`): one
+   * primary-key read of one column, for callers that need nothing of the row (an answer to the
+   * gate, which answers with the gate's own view).
+   */
+  async isReadable(reader: IndexReader, id: string): Promise<boolean> {
+    const row = await this.repository.createQueryBuilder('d').select(['d.id', 'd.requestedBy']).where('d.id = :id', { id }).getOne();
+    return row !== null && (reader.readsAll || row.requestedBy === reader.id);
+  }
+
   /** A page of the rows the reader may see, newest first. */
   async list(reader: IndexReader, filter: DeploymentListFilter): Promise<DeploymentListPage> {
+    const rows = await this.listQuery(reader, filter).getMany();
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return { rows: page, more: rows.length > filter.limit && last ? last : null };
+  }
+
+  /**
+   * The listing's query. Every filter is a column that an index of the migration
+   * 1765000000000-deployment-listing-indexes leads with (or a partial index's condition), and
+   * every index ends in the sort (requested_at DESC, id DESC), which is also the keyset
+   * cursor: a page reads about one page of rows, whatever the table holds
+   * (test/e2e/listing-index.test.ts holds the planner to it at 10,000 rows).
+   */
+  listQuery(reader: IndexReader, filter: DeploymentListFilter): SelectQueryBuilder<DeploymentEntity> {
     const query = this.repository
       .createQueryBuilder('d')
       .select(['d.id', 'd.view', 'd.requestedAt'])
@@ -117,16 +142,14 @@ export class DeploymentIndex {
     if (filter.service) query.andWhere('d.service = :service', { service: filter.service });
     if (filter.environment) query.andWhere('d.environment = :environment', { environment: filter.environment });
     if (filter.status) query.andWhere('d.status = :status', { status: filter.status });
-    // jsonb operators: TypeORM has no expression for them, so they are `where` strings.
-    if (filter.overridden !== undefined) query.andWhere(`(d.view ? 'override') = :overridden`, { overridden: filter.overridden });
-    if (filter.reviewOverdue) query.andWhere(`(d.view->'override'->>'reviewOverdue') = 'true' AND NOT (d.view->'override' ? 'review')`);
+    // Written as the partial indexes' conditions (`WHERE overridden`), so that PostgreSQL can use them.
+    if (filter.overridden === true) query.andWhere('d.overridden');
+    if (filter.overridden === false) query.andWhere('NOT d.overridden');
+    if (filter.reviewOverdue) query.andWhere('d.reviewOverdue');
     if (filter.before) {
       query.andWhere('(d.requestedAt, d.id) < (:beforeAt, :beforeId)', { beforeAt: filter.before.at, beforeId: filter.before.id });
     }
-    const rows = await query.getMany();
-    const page = rows.slice(0, filter.limit);
-    const last = page[page.length - 1];
-    return { rows: page, more: rows.length > filter.limit && last ? last : null };
+    return query;
   }
 
   /** The ids of every deployment, or of those requested since a time, oldest first. */

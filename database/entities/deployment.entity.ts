@@ -41,6 +41,24 @@ export class DeploymentEntity {
   @Column({ type: 'jsonb' })
   view!: DeploymentView;
 
+  /**
+   * Computed by PostgreSQL from `view` (generated, stored: see the migration
+   * 1765000000000-deployment-listing-indexes), for the listing's indexes; never written here.
+   */
+  @Column({ type: 'boolean', generatedType: 'STORED', asExpression: `view ? 'override'`, insert: false, update: false })
+  overridden!: boolean;
+
+  /** Overridden, its review overdue and not yet given (generated from `view` as `overridden` is). */
+  @Column({
+    name: 'review_overdue',
+    type: 'boolean',
+    generatedType: 'STORED',
+    asExpression: `COALESCE((view->'override'->>'reviewOverdue') = 'true' AND NOT (view->'override' ? 'review'), false)`,
+    insert: false,
+    update: false,
+  })
+  reviewOverdue!: boolean;
+
   /** The request exactly as the workflow received it, to restart it or explain it later. */
   @Column({ type: 'jsonb', nullable: true })
   request!: DeploymentRequest | null;
