@@ -17,7 +17,7 @@ export async function startApi(settings: Settings = readSettings(), logger: Logg
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the API');
   const policy = new PolicyHolder(settings.configPath, settings.policyEnv);
   policy.reloadOnSighup(log);
-  const dataSource = await waitForDatabase(databaseUrl, { log });
+  const dataSource = await waitForDatabase(databaseUrl, { log, poolSize: settings.databasePoolSize });
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
   const temporal = new Client({ connection, namespace: settings.temporalNamespace });

@@ -32,11 +32,22 @@ export interface Settings {
   policyEnv: Readonly<Record<string, string | undefined>>;
   /** COUNTERSIGN_LOG_LEVEL: trace, debug, info (default), warn, error, fatal or silent. */
   logLevel: LogLevel;
+  /**
+   * COUNTERSIGN_DATABASE_POOL_SIZE: the connections the API keeps open to PostgreSQL (default
+   * 10). A request holds one for each query it makes, never across a call to Temporal.
+   */
+  databasePoolSize: number;
 }
 
 const portNumber = makeValidator<number>((input) => {
   const parsed = Number(input);
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new EnvError(`must be a port number from 0 to 65535, got ${JSON.stringify(input)}`);
+  return parsed;
+});
+
+const poolSize = makeValidator<number>((input) => {
+  const parsed = Number(input);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000) throw new EnvError(`must be a whole number from 1 to 1000, got ${JSON.stringify(input)}`);
   return parsed;
 });
 
@@ -62,6 +73,7 @@ const SPEC = {
   COUNTERSIGN_WORKFLOW_BUNDLE: str({ default: undefined }),
   COUNTERSIGN_EVIDENCE_KEY: str({ default: undefined }),
   COUNTERSIGN_LOG_LEVEL: logLevel({ default: 'info' }),
+  COUNTERSIGN_DATABASE_POOL_SIZE: poolSize({ default: 10 }),
 };
 
 /** Empty means unset, as a compose file leaves a variable it was given no value for. */
@@ -95,6 +107,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     evidenceKeyPath: clean.COUNTERSIGN_EVIDENCE_KEY,
     policyEnv: env,
     logLevel: clean.COUNTERSIGN_LOG_LEVEL,
+    databasePoolSize: clean.COUNTERSIGN_DATABASE_POOL_SIZE,
   };
 }
 

@@ -34,7 +34,15 @@ export class AuthService {
 
   async authenticateToken(secret: string): Promise<Authentication> {
     const hash = hashSecret(secret);
-    const token = await this.db.getRepository(TokenEntity).findOne({ where: { secretHash: hash }, relations: { principal: true } });
+    // One query, the token joined to its principal. Not `findOne`: with a relation and its
+    // implicit LIMIT 1, TypeORM reads the ids first and the rows in a second query. The hash is
+    // unique, so the join answers one row at most without a limit.
+    const token = await this.db
+      .getRepository(TokenEntity)
+      .createQueryBuilder('token')
+      .innerJoinAndSelect('token.principal', 'principal')
+      .where('token.secretHash = :hash', { hash })
+      .getOne();
     if (!token?.principal || !sameHash(hash, token.secretHash)) return { ok: false, reason: 'unknown token' };
     if (token.revokedAt) return { ok: false, reason: `token ${token.id} was revoked` };
     if (token.expiresAt && token.expiresAt.getTime() <= Date.now()) return { ok: false, reason: `token ${token.id} expired` };

@@ -94,27 +94,34 @@ export class DeploymentsService {
     this.assertInScope(actor, body.service, body.environment);
     const id = this.deploymentId(actor, body.requestId);
 
-    const existing = await this.index.find(id);
+    // What the policy and the request decide, before any read. A refusal waits until we know
+    // that the requestId names no earlier deployment: a retry answers that deployment, as ever.
+    let rule: ReturnType<typeof resolveRule> | undefined;
+    let refusal: Problem | undefined;
+    try {
+      rule = resolveRule(this.policy.current(), body.service, body.environment, body.minimumTier);
+    } catch (err) {
+      if (!(err instanceof RuleError)) throw err;
+      refusal = invalid(err.message);
+    }
+    // Authors and the person who triggered the pipeline, resolved to people where the directory
+    // knows them; their raw identities stay excluded too, whoever claims them later.
+    // Look-alike spellings (UTS #39 skeletons) stand for the real person: see policy/confusables.ts.
+    const identities = withSkeletons([...new Set([...body.change.authors, ...(body.change.requestedBy ? [body.change.requestedBy] : [])].flatMap(authorKeys))]);
+    if (identities.length === 0) refusal ??= invalid('change.authors must name at least one author by email or login');
+
+    // The two reads are independent, so they go together: the deployment a requestId already
+    // names (a fresh random id names none, so nothing is read for it), and who claims the authors.
+    const [existing, claimants] = await Promise.all([
+      body.requestId === undefined ? null : this.index.find(id),
+      refusal ? [] : this.principals.findByIdentityKeys(identities),
+    ]);
     if (existing) {
       assertSameRequest(existing.request!, body);
       await this.gate.start(existing.request!);
       return { created: false, deployment: (await this.current(existing)).view };
     }
-
-    let rule;
-    try {
-      rule = resolveRule(this.policy.current(), body.service, body.environment, body.minimumTier);
-    } catch (err) {
-      if (err instanceof RuleError) throw invalid(err.message);
-      throw err;
-    }
-
-    // Authors and the person who triggered the pipeline, resolved to people where the directory
-    // knows them; their raw identities stay excluded too, whoever claims them later.
-    // Look-alike spellings (UTS #39 skeletons) stand for the real person: see policy/confusables.ts.
-    const identities = withSkeletons([...new Set([...body.change.authors, ...(body.change.requestedBy ? [body.change.requestedBy] : [])].flatMap(authorKeys))]);
-    if (identities.length === 0) throw invalid('change.authors must name at least one author by email or login');
-    const claimants = await this.principals.findByIdentityKeys(identities);
+    if (refusal || !rule) throw refusal;
 
     const requestedAt = new Date();
     const request: DeploymentRequest = {
@@ -167,9 +174,12 @@ export class DeploymentsService {
     return this.current(await this.visibleRow(actor, id));
   }
 
-  /** For readers that need only to know the principal may see it (kept evidence). */
+  /**
+   * For readers that need only to know the principal may see it (kept evidence, an answer to
+   * the gate): 404 otherwise. One primary-key read of one column, not the row's documents.
+   */
   async assertVisible(actor: Actor, id: string): Promise<void> {
-    await this.visibleRow(actor, id);
+    if (!(await this.index.isReadable(readerOf(actor), id))) throw notFound(`no deployment ${id}; GET /v1/deployments lists them`);
   }
 
   /** For the evidence and other readers that need the request as the workflow received it. */
@@ -227,7 +237,7 @@ export class DeploymentsService {
     input: AnswerInput<K>,
     data: Record<string, unknown> = {},
   ): Promise<DeploymentView> {
-    await this.visibleRow(actor, id);
+    await this.assertVisible(actor, id);
     const reply = await this.gate.answer(id, kind, input);
     if (reply.kind === 'too-many-refusals') {
       // The gate no longer hears this principal's refused attempts; the trail still keeps each.
