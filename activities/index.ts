@@ -4,9 +4,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { appendAuditEvents } from '../database/audit-trail';
+import { appendAuditEvents, appendAuditEventsIn } from '../database/audit-trail';
 import { DeployRunEntity } from '../database/entities/deploy-run.entity';
-import { writeDeploymentView } from '../database/deployment-index';
+import { DeploymentIndex, writeDeploymentView } from '../database/deployment-index';
 import { keepEvidence } from '../database/evidence-records';
 import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
@@ -124,6 +124,15 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
       temporalUiUrl,
       keepEvidence: (record) => keepEvidence(dataSource, record),
     }),
+    async recordChanges(changes) {
+      // One transaction: the index row first, then the trail, whose lock is held to the commit.
+      await dataSource.transaction(async (manager) => {
+        if (changes.view) await new DeploymentIndex(manager).write(changes.view);
+        await appendAuditEventsIn(manager, changes.events);
+      });
+      return changes;
+    },
+
     async recordAuditEvents(events) {
       await appendAuditEvents(dataSource, events);
     },

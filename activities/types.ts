@@ -14,10 +14,24 @@ export interface AuditEventInput {
   data: Record<string, unknown>;
 }
 
+/** One write of what changed in a deployment: audit events to append, and its index row when it changed. */
+export interface RecordedChanges {
+  /** In order; an event already in the trail is left as it is. */
+  events: AuditEventInput[];
+  /** The deployment's new snapshot for the listing index; absent when the row has not changed. */
+  view?: DeploymentView;
+}
+
 export interface GateActivities {
-  /** Appends the events to the audit trail; an event already there is left as it is. */
+  /**
+   * Appends the events to the audit trail and upserts the index row, in one transaction, and
+   * answers the changes it was given: run as a local activity, whose input Temporal does not
+   * keep, the answer is what puts them in the workflow's history (database/reconcile.ts reads it).
+   */
+  recordChanges(changes: RecordedChanges): Promise<RecordedChanges>;
+  /** Runs started before `recordChanges` existed: appends the events to the audit trail; an event already there is left as it is. */
   recordAuditEvents(events: AuditEventInput[]): Promise<void>;
-  /** Upserts the deployment's row of the listing index; an older version never overwrites a newer one. */
+  /** Runs started before `recordChanges` existed: upserts the deployment's row of the listing index; an older version never overwrites a newer one. */
   indexDeployment(view: DeploymentView): Promise<void>;
 }
 

@@ -14,6 +14,8 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 // Appends are serialised so that each event's prev_hash is the hash of the event before it.
 const AUDIT_APPEND_LOCK = 7_270_002;
+/** Rows per INSERT statement (ten parameters each). */
+const INSERT_ROWS = 500;
 
 export interface ChainedEvent {
   eventId: string;
@@ -60,31 +62,39 @@ export async function appendAuditEvents(
   events: readonly AuditEventInput[],
 ): Promise<number> {
   if (events.length === 0) return 0;
-  const run = async (manager: EntityManager): Promise<number> => {
-    // A transaction-scoped advisory lock: TypeORM has no expression for one, so this stays SQL.
-    // It serialises appends, so each event's prev_hash is the hash of the one before it.
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
-    const trail = manager.getRepository(AuditEventEntity);
-    const present = new Set<string>(
-      (await trail.find({ select: { eventId: true }, where: { eventId: In(events.map((event) => event.eventId)) } })).map((row) => row.eventId),
-    );
-    const [last] = await trail.find({ select: { seq: true, hash: true }, order: { seq: 'DESC' }, take: 1 });
-    let seq = last ? BigInt(last.seq) : 0n;
-    let prevHash = last?.hash ?? GENESIS_HASH;
-    let written = 0;
-    for (const input of events) {
-      if (present.has(input.eventId)) continue;
-      present.add(input.eventId);
-      const event = chained(input);
-      const hash = eventHash(prevHash, event);
-      seq += 1n;
-      await trail.insert({ seq: seq.toString(), ...event, at: new Date(event.at), data: event.data as QueryDeepPartialEntity<Record<string, unknown>>, prevHash, hash });
-      prevHash = hash;
-      written += 1;
-    }
-    return written;
-  };
-  return db.transaction(run);
+  return db.transaction((manager) => appendAuditEventsIn(manager, events));
+}
+
+/**
+ * `appendAuditEvents` inside the caller's transaction (the worker writes the index row in the
+ * same one). The chain's lock is held until that transaction ends, so take it last.
+ */
+export async function appendAuditEventsIn(manager: EntityManager, events: readonly AuditEventInput[]): Promise<number> {
+  if (events.length === 0) return 0;
+  // A transaction-scoped advisory lock: TypeORM has no expression for one, so this stays SQL.
+  // It serialises appends, so each event's prev_hash is the hash of the one before it.
+  await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
+  const trail = manager.getRepository(AuditEventEntity);
+  const present = new Set<string>(
+    (await trail.find({ select: { eventId: true }, where: { eventId: In(events.map((event) => event.eventId)) } })).map((row) => row.eventId),
+  );
+  const [last] = await trail.find({ select: { seq: true, hash: true }, order: { seq: 'DESC' }, take: 1 });
+  let seq = last ? BigInt(last.seq) : 0n;
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const rows: Array<QueryDeepPartialEntity<AuditEventEntity>> = [];
+  for (const input of events) {
+    if (present.has(input.eventId)) continue;
+    present.add(input.eventId);
+    const event = chained(input);
+    const hash = eventHash(prevHash, event);
+    seq += 1n;
+    rows.push({ seq: seq.toString(), ...event, at: new Date(event.at), data: event.data as QueryDeepPartialEntity<Record<string, unknown>>, prevHash, hash });
+    prevHash = hash;
+  }
+  // Few statements for a batch, so the chain's lock is held briefly (each within PostgreSQL's
+  // limit of parameters per statement).
+  for (let from = 0; from < rows.length; from += INSERT_ROWS) await trail.insert(rows.slice(from, from + INSERT_ROWS));
+  return rows.length;
 }
 
 export function rowToEvent(row: AuditEventEntity): ChainedEvent {

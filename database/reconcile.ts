@@ -6,7 +6,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/common';
 import type { DataSource } from 'typeorm';
-import type { AuditEventInput } from '../activities/types';
+import type { AuditEventInput, RecordedChanges } from '../activities/types';
 import type { DeploymentView } from '../policy/types';
 import { workflowIdFor } from '../policy/types';
 import { type PendingWrites, pendingWritesQuery } from '../workflows/definitions';
@@ -86,15 +86,27 @@ export async function writesInHistory(temporal: Client, deploymentId: string): P
   const { histories, open } = await historiesOf(temporal, deploymentId);
   const events = new Map<string, AuditEventInput>();
   let view: DeploymentView | undefined;
+  const indexed = (candidate: DeploymentView | undefined) => {
+    if (candidate && (!view || candidate.version > view.version)) view = candidate;
+  };
+  const recorded = (changes: RecordedChanges) => {
+    for (const audit of changes.events) events.set(audit.eventId, audit);
+    indexed(changes.view);
+  };
   for (const event of histories.flatMap((history) => history.events ?? [])) {
+    const written = localActivityResult(event, 'recordChanges');
+    if (written) recorded(written as RecordedChanges);
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (!scheduled?.activityType?.name) continue;
     const [argument] = (scheduled.input?.payloads ?? []).map((payload) => defaultPayloadConverter.fromPayload(payload));
-    if (scheduled.activityType.name === 'recordAuditEvents') {
+    if (scheduled.activityType.name === 'recordChanges') {
+      // The write after a failed local attempt: its input is in history.
+      recorded(argument as RecordedChanges);
+    } else if (scheduled.activityType.name === 'recordAuditEvents') {
+      // Runs from before one write per change: two activities, the events and the snapshot.
       for (const audit of argument as AuditEventInput[]) events.set(audit.eventId, audit);
     } else if (scheduled.activityType.name === 'indexDeployment') {
-      const candidate = argument as DeploymentView;
-      if (!view || candidate.version > view.version) view = candidate;
+      indexed(argument as DeploymentView);
     }
   }
   let unread: string | undefined;
@@ -108,6 +120,23 @@ export async function writesInHistory(temporal: Client, deploymentId: string): P
   // Events are numbered per deployment; append them in that order so the chain reads naturally.
   const ordered = [...events.values()].sort((a, b) => sequenceOf(a) - sequenceOf(b));
   return { events: ordered, view, runs: histories.length, unread };
+}
+
+type HistoryEvent = NonNullable<WorkflowHistory['events']>[number];
+
+/**
+ * What a completed local activity of this type answered, from its marker: Temporal keeps a
+ * local activity's answer (`details.result`) and its type (`details.data`), not its input.
+ * `recordChanges` answers the changes it wrote, so they are in history all the same.
+ */
+function localActivityResult(event: HistoryEvent, activityType: string): unknown {
+  const marker = event.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity' || marker.failure) return undefined;
+  const [data] = marker.details?.data?.payloads ?? [];
+  const [result] = marker.details?.result?.payloads ?? [];
+  if (!data || !result) return undefined;
+  const described = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data);
+  return described?.activity_type === activityType ? defaultPayloadConverter.fromPayload(result) : undefined;
 }
 
 function sequenceOf(event: AuditEventInput): number {

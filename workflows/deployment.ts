@@ -18,12 +18,13 @@ import {
   makeContinueAsNewFunc,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AuditEventInput, DeployActivities, GateActivities, GitActivities } from '../activities/types';
+import type { AuditEventInput, DeployActivities, GateActivities, GitActivities, RecordedChanges } from '../activities/types';
 import {
   approvedDigest,
   checkApproval,
@@ -69,6 +70,19 @@ const RECORD_OPTIONS = {
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
 const records = proxyActivities<GateActivities>(RECORD_OPTIONS);
+
+/**
+ * A change is first written by a local activity: in the worker, in the workflow task that made
+ * the change, with no round trip through Temporal. One attempt, briefly bounded, since the
+ * task (and any answer it carries) is not completed while it runs; if the database does not
+ * take it at once, the same write goes to an ordinary activity, retried by Temporal for as long
+ * as it takes, while the gate goes on answering.
+ */
+const WRITE_NOW_OPTIONS = {
+  startToCloseTimeout: '2 seconds',
+  retry: { maximumAttempts: 1 },
+} as const;
+const writeNow = proxyLocalActivities<GateActivities>(WRITE_NOW_OPTIONS);
 
 // At least once: a run interrupted by a crash is found by the heartbeat timeout and runs again
 // within about 15 s. The activity waits out database outages itself and ends the retries with a
@@ -124,6 +138,8 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   const run = carried?.run ?? 1;
   // Runs started before the hand-over existed replay without it (their histories have no marker).
   const mayHandOver = carried !== undefined || patched('hand-over-before-history-limit');
+  // Runs started before one write per change replay with their two activities per change.
+  const oneWritePerChange = patched('one-write-per-change');
 
   const now = () => new Date(Date.now()).toISOString();
   const view = (): DeploymentView =>
@@ -185,6 +201,15 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
       // (No new write once a hand-over is forced: the next run takes what is unwritten.)
       await condition(() => (unwritten.length > 0 || indexStale) && !handOverForced);
       writing = true;
+      if (oneWritePerChange) {
+        const batch = unwritten.slice(0, AUDIT_BATCH);
+        const changes: RecordedChanges = indexStale ? { events: batch, view: view() } : { events: batch };
+        indexStale = false;
+        await recordChanges(changes);
+        unwritten.splice(0, batch.length);
+        writing = false;
+        continue;
+      }
       if (unwritten.length > 0) {
         const batch = unwritten.length > AUDIT_BATCH && patched('bounded-audit-batches') ? unwritten.slice(0, AUDIT_BATCH) : unwritten.slice();
         await records.recordAuditEvents.executeWithOptions(
@@ -202,6 +227,22 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
         );
       }
       writing = false;
+    }
+  }
+
+  /**
+   * The events and the index row in one transaction: at once, as a local activity whose answer
+   * (the changes) is its marker in history; else as an activity, whose input is in history.
+   */
+  async function recordChanges(changes: RecordedChanges): Promise<void> {
+    try {
+      await writeNow.recordChanges(changes);
+    } catch {
+      const what = [
+        ...changes.events.map((event) => `${event.type} by ${event.actor}`),
+        ...(changes.view ? [`index ${changes.view.status}`] : []),
+      ];
+      await records.recordChanges.executeWithOptions({ ...RECORD_OPTIONS, summary: `record: ${what.join(', ')}`.slice(0, 200) }, [changes]);
     }
   }
 
@@ -234,6 +275,17 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
       nonRetryable: true,
     });
   }
+
+  function requested(): void {
+    audit({ type: 'deployment.requested', actor: request.requester.id, outcome: 'PENDING', data: { request } });
+    changed();
+  }
+
+  // The request is the trail's first event of a deployment, before any answer: an answer sent
+  // as the workflow starts is handled as its handler is set, just below. (Runs started before
+  // one write per change record it after them.)
+  const requestRecordedFirst = carried === undefined && oneWritePerChange;
+  if (requestRecordedFirst) requested();
 
   // --- the approvers' answers ---
   setHandler(deploymentQuery, view);
@@ -347,15 +399,9 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
 
   // --- the gate ---
   void writeBehind();
-  if (carried === undefined) {
-    audit({
-      type: 'deployment.requested',
-      actor: request.requester.id,
-      outcome: 'PENDING',
-      data: { request },
-    });
-    changed();
-  } else {
+  if (carried === undefined && !requestRecordedFirst) {
+    requested();
+  } else if (carried !== undefined) {
     // A continued run: what the last run had not yet written is in `unwritten` again.
     publish();
   }

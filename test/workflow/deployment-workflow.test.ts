@@ -2,12 +2,13 @@
 // every refusal, decided from the workflow's history alone. With RECORD_HISTORIES=1 each
 // ending's history is saved under test/replay/histories for the replay test.
 
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, Connection, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
 import type { DeploymentRequest, DeploymentView } from '../../policy/types';
 import { RECENT_REFUSALS_KEPT, REFUSALS_PER_ACTOR, TOO_MANY_REFUSALS } from '../../policy/refusals';
-import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, rejectUpdate, reviewUpdate } from '../../workflows/definitions';
+import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, rejectUpdate, reviewUpdate, SearchKeys } from '../../workflows/definitions';
+import { workflowIdFor } from '../../policy/types';
 import {
   DIGEST,
   person,
@@ -31,13 +32,14 @@ let audit: Recorded['audit'];
 let indexed: Recorded['indexed'];
 let deploys: Recorded['deploys'];
 let failingDeploys: Recorded['failingDeploys'];
+let failingWrites: Recorded['failingWrites'];
 
 beforeAll(async () => {
   quietTemporalRuntime();
   connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
   client = new Client({ connection });
   worker = await startStubbedWorker(process.env.TEMPORAL_ADDRESS!);
-  ({ audit, indexed, deploys, failingDeploys } = worker.recorded);
+  ({ audit, indexed, deploys, failingDeploys, failingWrites } = worker.recorded);
 });
 
 afterAll(async () => {
@@ -54,6 +56,17 @@ async function saveHistory(name: string, workflowId: string) {
   await saveRecording(client, name, workflowId);
 }
 
+/** The trail of a request approved by two and deployed, in order. */
+const DEPLOYED_TRAIL = [
+  'deployment.requested',
+  'approval.accepted',
+  'approval.accepted',
+  'deployment.decided',
+  'deploy.started',
+  'deploy.succeeded',
+  'deployment.decided',
+];
+
 describe('deployment workflow', () => {
   it('deploys exactly the approved digest once the quorum is met', async () => {
     const req = request();
@@ -67,15 +80,7 @@ describe('deployment workflow', () => {
     expect(final.status).toBe('DEPLOYED');
     expect(deploys.filter((d) => d.id === req.id)).toEqual([{ id: req.id, digest: DIGEST }]);
     const types = audit.filter((e) => e.deploymentId === req.id).map((e) => e.type);
-    expect(types).toEqual([
-      'deployment.requested',
-      'approval.accepted',
-      'approval.accepted',
-      'deployment.decided',
-      'deploy.started',
-      'deploy.succeeded',
-      'deployment.decided',
-    ]);
+    expect(types).toEqual(DEPLOYED_TRAIL);
     // The index's last write is the final state.
     expect(indexed.filter((v) => v.id === req.id).at(-1)?.status).toBe('DEPLOYED');
     await saveHistory('deployed', handle.workflowId);
@@ -290,3 +295,65 @@ async function waitForQuery(handle: { query: (q: typeof deploymentQuery) => Prom
   }
   throw new Error('the workflow never reached the expected state');
 }
+
+describe('the writes behind the gate', () => {
+  const activitiesScheduled = async (workflowId: string) =>
+    ((await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [])
+      .map((event) => event.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((name): name is string => name !== undefined && name !== null);
+
+  it('writes each change once, its events and index row together, without an activity round trip through Temporal', async () => {
+    const req = request();
+    const handle = await start(req);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST }] });
+    expect((await handle.result()).status).toBe('DEPLOYED');
+    // Only the deploy goes through Temporal's activity queue; the writes are local activities.
+    expect(await activitiesScheduled(handle.workflowId)).toEqual(['deploy']);
+    const events = audit.filter((e) => e.deploymentId === req.id);
+    expect(new Set(events.map((e) => e.eventId)).size).toBe(events.length);
+    expect(events).toHaveLength(7);
+    const versions = indexed.filter((v) => v.id === req.id).map((v) => v.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(indexed.filter((v) => v.id === req.id).at(-1)?.status).toBe('DEPLOYED');
+  });
+
+  it('records the request as the first event even when an approval arrives with the start', async () => {
+    const req = request();
+    const startOperation = new WithStartWorkflowOperation('deploymentWorkflow', {
+      taskQueue: worker.taskQueue,
+      workflowId: workflowIdFor(req.id),
+      workflowIdConflictPolicy: 'FAIL',
+      args: [req],
+      typedSearchAttributes: [{ key: SearchKeys.service, value: req.service }],
+    });
+    const answer = await client.workflow.executeUpdateWithStart(approveUpdate, { args: [{ approver: bob, digest: DIGEST }], startWorkflowOperation: startOperation });
+    expect(answer.outcome).toBe('accepted');
+    const handle = await startOperation.workflowHandle();
+    await handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: 'ci', roles: ['pipeline'] } }] });
+    await handle.result();
+    const events = audit.filter((e) => e.deploymentId === req.id);
+    expect(events.map((e) => [e.eventId, e.type])).toEqual([
+      [`${req.id}:1`, 'deployment.requested'],
+      [`${req.id}:2`, 'approval.accepted'],
+      [`${req.id}:3`, 'deployment.decided'],
+    ]);
+  });
+
+  it('answers every approval while the database refuses the writes, and writes them all, each once, once it takes them', async () => {
+    const req = request();
+    failingWrites.add(req.id);
+    const handle = await start(req);
+    expect((await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] })).outcome).toBe('accepted');
+    expect((await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST }] })).deployment.status).toBe('APPROVED');
+    // Answered while nothing could be written: the writes wait, in an activity Temporal retries.
+    expect(audit.filter((e) => e.deploymentId === req.id)).toEqual([]);
+    expect(await activitiesScheduled(handle.workflowId)).toContain('recordChanges');
+    failingWrites.delete(req.id);
+    expect((await handle.result()).status).toBe('DEPLOYED');
+    const events = audit.filter((e) => e.deploymentId === req.id);
+    expect(events.map((e) => e.type)).toEqual(DEPLOYED_TRAIL);
+    expect(indexed.filter((v) => v.id === req.id).at(-1)?.status).toBe('DEPLOYED');
+    await saveHistory('deployed-after-failed-writes', handle.workflowId);
+  });
+});

@@ -8,7 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { AuditEventInput } from '../../activities/types';
+import type { AuditEventInput, RecordedChanges } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
 import { SearchKeys } from '../../workflows/definitions';
@@ -45,17 +45,27 @@ export interface Recorded {
   indexed: DeploymentView[];
   deploys: Array<{ id: string; digest: string }>;
   failingDeploys: Set<string>;
+  /** Deployments whose `recordChanges` fails, as while the database refuses the worker. */
+  failingWrites: Set<string>;
 }
 
 export async function startStubbedWorker(address: string): Promise<{ taskQueue: string; recorded: Recorded; stop(): Promise<void> }> {
   const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
-  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set() };
+  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set() };
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
     taskQueue,
     workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! },
     activities: {
+      async recordChanges(changes: RecordedChanges) {
+        if (changes.events.some((event) => recorded.failingWrites.has(event.deploymentId)) || (changes.view && recorded.failingWrites.has(changes.view.id))) {
+          throw ApplicationFailure.retryable('connect ECONNREFUSED 127.0.0.1:5432', 'Error');
+        }
+        recorded.audit.push(...changes.events);
+        if (changes.view) recorded.indexed.push(changes.view);
+        return changes;
+      },
       async recordAuditEvents(events: AuditEventInput[]) {
         recorded.audit.push(...events);
       },
@@ -96,11 +106,18 @@ export async function startDeployment(client: Client, taskQueue: string, req: De
 }
 
 /**
+ * The workflow's latest shape (its newest `patched()` name), which new recordings are named
+ * after: `deployed.json` is the shape before it, `deployed.one-write-per-change.json` this one.
+ * After a versioned change, name the new shape here and record again.
+ */
+export const HISTORY_SHAPE = 'one-write-per-change';
+
+/**
  * Adds a recording of one run's history (the latest run without `runId`); existing recordings
  * stay, since they stand for workflows already running.
  */
 export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
-  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.json`);
+  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${HISTORY_SHAPE}.json`);
   if (!recordHistories || existsSync(file)) return;
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   writeFileSync(file, `${historyToJSON(history)}\n`);
