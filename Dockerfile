@@ -11,6 +11,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
+# `npm run build` compiles, then bundles the workflow code ahead (dist/workflow-bundle.js), so
+# the worker starts without bundling it.
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
@@ -21,6 +23,8 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The worker's prebuilt workflow bundle (the API does not read it).
+ENV COUNTERSIGN_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 # The node image's unprivileged user (uid 1000); it can read the app but not change it.
 USER node
 EXPOSE 3000

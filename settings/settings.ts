@@ -37,6 +37,12 @@ export interface Settings {
    * 10). A request holds one for each query it makes, never across a call to Temporal.
    */
   databasePoolSize: number;
+  /**
+   * COUNTERSIGN_WORKER_MAX_CACHED_WORKFLOWS: the deployments the worker keeps in memory between
+   * their tasks (default 1000, about 300 MB resident); one past it is replayed from its history
+   * at its next task. Memory grows with it, not with the number of pending requests.
+   */
+  workerMaxCachedWorkflows: number;
 }
 
 const portNumber = makeValidator<number>((input) => {
@@ -48,6 +54,20 @@ const portNumber = makeValidator<number>((input) => {
 const poolSize = makeValidator<number>((input) => {
   const parsed = Number(input);
   if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000) throw new EnvError(`must be a whole number from 1 to 1000, got ${JSON.stringify(input)}`);
+  return parsed;
+});
+
+/**
+ * Deployments the worker keeps in memory between their tasks. Each costs memory; one evicted is
+ * replayed from its (short) history at its next task, which costs milliseconds. Sized so that
+ * the worker stays near 300 MB resident however many requests are pending (npm run bench).
+ */
+export const DEFAULT_WORKER_MAX_CACHED_WORKFLOWS = 1000;
+
+/** The worker's workflow cache: 0 turns it off (every task replays); Temporal wants at least 2 otherwise. */
+const cacheSize = makeValidator<number>((input) => {
+  const parsed = Number(input);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed === 1) throw new EnvError(`must be 0 (no cache) or a whole number of at least 2, got ${JSON.stringify(input)}`);
   return parsed;
 });
 
@@ -74,6 +94,7 @@ const SPEC = {
   COUNTERSIGN_EVIDENCE_KEY: str({ default: undefined }),
   COUNTERSIGN_LOG_LEVEL: logLevel({ default: 'info' }),
   COUNTERSIGN_DATABASE_POOL_SIZE: poolSize({ default: 10 }),
+  COUNTERSIGN_WORKER_MAX_CACHED_WORKFLOWS: cacheSize({ default: DEFAULT_WORKER_MAX_CACHED_WORKFLOWS }),
 };
 
 /** Empty means unset, as a compose file leaves a variable it was given no value for. */
@@ -108,6 +129,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     policyEnv: env,
     logLevel: clean.COUNTERSIGN_LOG_LEVEL,
     databasePoolSize: clean.COUNTERSIGN_DATABASE_POOL_SIZE,
+    workerMaxCachedWorkflows: clean.COUNTERSIGN_WORKER_MAX_CACHED_WORKFLOWS,
   };
 }
 

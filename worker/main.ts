@@ -32,6 +32,7 @@ async function main(settings: Settings, logger: Logger): Promise<void> {
     dataSource,
     policy: () => policy.current(),
     workflowBundlePath: settings.workflowBundlePath,
+    maxCachedWorkflows: settings.workerMaxCachedWorkflows,
     dataDir: settings.dataDir,
     evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, keyPath: settings.evidenceKeyPath }),
     temporalUiUrl: settings.temporalUiUrl,

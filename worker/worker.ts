@@ -5,8 +5,10 @@ import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
 import type { EvidenceKey } from '../evidence/keys';
 import type { Policy } from '../policy/config';
+import { DEFAULT_WORKER_MAX_CACHED_WORKFLOWS } from '../settings/settings';
 import type { TemporalConnectionSettings } from '../settings/temporal-connection';
 import { TASK_QUEUE } from '../workflows/definitions';
+import { freshBuiltBundle, workflowsPath } from './bundle';
 
 export interface WorkerDependencies {
   temporalAddress: string;
@@ -16,8 +18,13 @@ export interface WorkerDependencies {
   dataSource: DataSource;
   policy: () => Policy;
   taskQueue?: string;
-  /** A prebuilt workflow bundle (see `bundleWorkflows`), to skip bundling at start-up. */
+  /**
+   * A prebuilt workflow bundle, to skip bundling at start-up; without it, the one `npm run build`
+   * wrote (worker/bundle.ts) when it is fresh, else the workflow code is bundled here.
+   */
   workflowBundlePath?: string;
+  /** Deployments kept in memory between their tasks (COUNTERSIGN_WORKER_MAX_CACHED_WORKFLOWS). */
+  maxCachedWorkflows?: number;
   /** Where mirrors of remote git repositories are kept. */
   dataDir?: string;
   /** Signs the evidence whose sha256 a deployment's git tag carries. */
@@ -26,9 +33,8 @@ export interface WorkerDependencies {
   temporalUiUrl?: string;
 }
 
-export function workflowsPath(): string {
-  return require.resolve('../workflows');
-}
+export { workflowsPath } from './bundle';
+
 
 export async function createWorker(deps: WorkerDependencies): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({
@@ -37,6 +43,7 @@ export async function createWorker(deps: WorkerDependencies): Promise<{ worker: 
     apiKey: deps.temporalConnection?.apiKey,
     metadata: deps.temporalConnection?.metadata,
   });
+  const bundle = deps.workflowBundlePath ?? freshBuiltBundle();
   const options: WorkerOptions = {
     connection,
     namespace: deps.namespace,
@@ -48,9 +55,8 @@ export async function createWorker(deps: WorkerDependencies): Promise<{ worker: 
       evidenceKey: deps.evidenceKey,
       temporalUiUrl: deps.temporalUiUrl,
     }),
-    ...(deps.workflowBundlePath
-      ? { workflowBundle: { codePath: deps.workflowBundlePath } }
-      : { workflowsPath: workflowsPath() }),
+    maxCachedWorkflows: deps.maxCachedWorkflows ?? DEFAULT_WORKER_MAX_CACHED_WORKFLOWS,
+    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsPath() }),
   };
   return { worker: await Worker.create(options), connection };
 }

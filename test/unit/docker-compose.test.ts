@@ -301,6 +301,14 @@ describe('Dockerfile', () => {
     expect(stages[stages.length - 1]).toMatch(/^USER node$/m);
   });
 
+  it('bundles the workflow code at build time and points the worker at the bundle, so it never bundles at start-up', () => {
+    const build = dockerfile.split(/^FROM /m).find((stage) => stage.startsWith('${NODE_IMAGE} AS build'))!;
+    expect(build).toContain('npm run build');
+    expect(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.build).toContain('build:workflows');
+    const stages = dockerfile.split(/^FROM /m);
+    expect(stages[stages.length - 1]).toMatch(/^ENV COUNTERSIGN_WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js$/m);
+  });
+
   it('keeps dependencies, build output, secrets and mounted configuration out of the build context', () => {
     for (const entry of ['node_modules', 'dist', '.git', '.env', 'config']) expect(dockerignore).toContain(entry);
   });
