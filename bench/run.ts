@@ -143,6 +143,20 @@ async function closedLoop(inFlight: number, count: number, call: (i: number) => 
   return { ...o, seconds: (now() - start) / 1000 };
 }
 
+/**
+ * Waits for the phase's deployments to finish before the next phase, but never for one that cannot
+ * (an approval refused or timed out under overload leaves its request pending): at most `maxMs`.
+ * Answers how many had not finished.
+ */
+async function drain(results: Array<Promise<unknown>>, maxMs = 180_000): Promise<number> {
+  let finished = 0;
+  const all = Promise.all(results.map((p) => p.then(() => void (finished += 1), () => void (finished += 1))));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+  clearTimeout(timer);
+  return results.length - finished;
+}
+
 function sha(kind: 'sha1' | 'sha256', seed: string) {
   return createHash(kind).update(seed).digest('hex');
 }
@@ -268,6 +282,16 @@ async function main(): Promise<void> {
   log(`${size} run: ${JSON.stringify(config)}`);
   const stops: Array<() => Promise<void>> = [];
   const children: Child[] = [];
+  // Interrupted: stop the processes and servers started so far, drop the database, then exit.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping`);
+      void (async () => {
+        for (const stop of [...stops].reverse()) await stop().catch(() => undefined);
+        process.exit(130);
+      })();
+    });
+  }
   const scratch = mkdtempSync(path.join(tmpdir(), 'countersign-bench-run-'));
   try {
     const temporalInfo = await temporalServer(stops);
@@ -507,7 +531,7 @@ async function main(): Promise<void> {
       if (i % 2 === 0 && (i >> 1) % config.lagEvery === 0) watchLag(r, now());
     });
     await Promise.all(watchers);
-    await Promise.all(cTargets.map((r) => deployed(r).catch(() => undefined)));
+    const cUndrained = await drain(cTargets.map((r) => deployed(r)));
     await settle(bareWorker.pid);
     const bTargets: string[] = [];
     await closedLoop(config.inFlight, pairs, async (k) => {
@@ -515,12 +539,12 @@ async function main(): Promise<void> {
     });
     await settle(bareWorker.pid);
     const bLatency = await openLoop(config.rate, pairs * 2, (i) => bareApprove(bTargets[i >> 1], i % 2 === 0 ? 'bob' : 'carol').then(() => undefined));
-    await Promise.all(bTargets.map((id) => bareDeployed(id).catch(() => undefined)));
+    const bUndrained = await drain(bTargets.map((id) => bareDeployed(id)));
     const latency = {
       ratePerSecond: config.rate,
       seconds: round((pairs * 2) / config.rate, 1),
-      countersign: { ...summarize(cLatency.samples), errors: cLatency.errors, firstError: cLatency.firstError },
-      bare: { ...summarize(bLatency.samples), errors: bLatency.errors, firstError: bLatency.firstError },
+      countersign: { ...summarize(cLatency.samples), errors: cLatency.errors, firstError: cLatency.firstError, notDeployedWithinDrain: cUndrained },
+      bare: { ...summarize(bLatency.samples), errors: bLatency.errors, firstError: bLatency.firstError, notDeployedWithinDrain: bUndrained },
       ratioP99: null as number | null,
     };
     latency.ratioP99 = ratio(latency.countersign.p99Ms, latency.bare.p99Ms);
