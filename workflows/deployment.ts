@@ -2,8 +2,10 @@
 //
 // Every answer an approver gives arrives as an update and is recorded in this workflow's
 // history, accepted or refused, so the history alone explains the decision. Writes to the
-// audit table and the listing index run from a background loop, never inside an update, so
-// a slow database never slows an approval; they retry until the database takes them.
+// audit table and the listing index run from a background loop, never inside an update: each
+// change is written once, in the same workflow task (a local activity, so an answer waits for
+// it, at most a second), and a database that does not take it at once hands the write to an
+// ordinary activity retried until it does, while the gate goes on answering.
 //
 // Nothing a caller does can grow this workflow without bound: it keeps a count of refused
 // attempts and the latest few whole (the audit trail has every one), a principal refused too
@@ -79,7 +81,7 @@ const records = proxyActivities<GateActivities>(RECORD_OPTIONS);
  * as it takes, while the gate goes on answering.
  */
 const WRITE_NOW_OPTIONS = {
-  startToCloseTimeout: '2 seconds',
+  startToCloseTimeout: '1 second',
   retry: { maximumAttempts: 1 },
 } as const;
 const writeNow = proxyLocalActivities<GateActivities>(WRITE_NOW_OPTIONS);
