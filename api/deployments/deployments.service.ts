@@ -10,6 +10,7 @@ import { authorKeys } from '../../policy/identity';
 import { tooManyRefusalsDetail } from '../../policy/refusals';
 import {
   isTerminal,
+  type AnswerKind,
   workflowIdFor,
   type DeploymentRequest,
   type DeploymentStatus,
@@ -23,16 +24,8 @@ import { PrincipalsService } from '../principals/principals.service';
 import { badCharacter, instantParameter } from '../input-guard';
 import { conflict, forbidden, invalid, notFound, Problem, refusalProblem } from '../problem';
 import { POLICY } from '../tokens';
-import { type AnswerInput, type AnswerKind, GateClient } from './gate-client';
-
-export interface CreateDeploymentBody {
-  service: string;
-  environment: string;
-  artifact: { name: string; digest: string };
-  change: { commit: string; authors: string[]; requestedBy?: string; summary?: string; url?: string };
-  requestId?: string;
-  minimumTier?: string;
-}
+import type { CreateDeploymentDto } from '../dto/requests';
+import { type AnswerInput, GateClient } from './gate-client';
 
 const LIST_LIMIT = 200;
 
@@ -80,7 +73,7 @@ export class DeploymentsService {
   }
 
   /** The names as the policy spells them, before any check: 422 for an environment it does not know. */
-  private resolveNames(body: CreateDeploymentBody): CreateDeploymentBody {
+  private resolveNames(body: CreateDeploymentDto): CreateDeploymentDto {
     try {
       return { ...body, ...resolveRequestNames(this.policy.current(), body) };
     } catch (err) {
@@ -89,7 +82,7 @@ export class DeploymentsService {
     }
   }
 
-  async create(actor: Actor, requested: CreateDeploymentBody): Promise<{ created: boolean; deployment: DeploymentView }> {
+  async create(actor: Actor, requested: CreateDeploymentDto): Promise<{ created: boolean; deployment: DeploymentView }> {
     const body = this.resolveNames(requested);
     this.assertInScope(actor, body.service, body.environment);
     const id = this.deploymentId(actor, body.requestId);
@@ -280,7 +273,7 @@ function readerOf(actor: Actor): IndexReader {
   return { id: actor.id, readsAll: actor.roles.includes('admin') || actor.roles.includes('approver') };
 }
 
-function assertSameRequest(request: DeploymentRequest, body: CreateDeploymentBody): void {
+function assertSameRequest(request: DeploymentRequest, body: CreateDeploymentDto): void {
   const same =
     request.service === body.service &&
     request.environment === body.environment &&

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { TOO_MANY_REFUSALS } from '../../policy/refusals';
-import { workflowIdFor, type DeploymentRequest, type DeploymentView, type GateAnswer } from '../../policy/types';
+import { type AnswerKind, workflowIdFor, type DeploymentRequest, type DeploymentView, type GateAnswer } from '../../policy/types';
 import {
   approveUpdate,
   cancelUpdate,
@@ -42,9 +42,8 @@ const UPDATES = {
   cancel: cancelUpdate,
   override: overrideUpdate,
   review: reviewUpdate,
-} as const;
+} as const satisfies Record<AnswerKind, unknown>;
 
-export type AnswerKind = keyof typeof UPDATES;
 /** What each answer carries, as the workflow's update declares it. */
 export type AnswerInput<K extends AnswerKind> = (typeof UPDATES)[K] extends UpdateDefinition<GateAnswer, [infer Input], string> ? Input : never;
 

@@ -25,7 +25,7 @@ import type { Actor } from '../auth/actor';
 import { actorOf } from '../auth/auth.service';
 import { AuthFailures } from '../auth/rate-limit';
 import { AuditService } from '../audit/audit.service';
-import { type CreateDeploymentBody, DeploymentsService } from '../deployments/deployments.service';
+import { DeploymentsService } from '../deployments/deployments.service';
 import { PrincipalsService } from '../principals/principals.service';
 import { forbidden, invalid, Problem } from '../problem';
 import { CreateDeploymentDto } from '../dto/requests';

@@ -7,7 +7,7 @@
 // but reached only through the closed folder, as `npm ci` would leave them; a symlink to the
 // outside would not reproduce the trap). The build is the clone's own.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { findFreePort } from '../../local/process-tree';
 import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import { createPrincipal, deploymentBody, waitForStatus } from '../support/fixtures';
 import { Http } from '../support/http';
+import { runStart, startReady, stopStart } from '../support/npm-start';
 
 const root = path.resolve(__dirname, '..', '..');
 const asRoot = process.getuid?.() === 0;
@@ -24,35 +25,6 @@ const clone = path.join(closed, 'countersign');
 let env: NodeJS.ProcessEnv;
 let http: Http;
 const adminToken = 'newcomer-test-admin-token';
-
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function start(...args: string[]): Run {
-  let output = '';
-  const child = spawn(process.execPath, [path.join(clone, 'dist', 'local', 'start.js'), ...args], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return { child, output: () => output };
-}
-
-async function ready(run: Run, timeoutMs = 90_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (!run.output().includes('Ctrl-C stops all of it')) {
-    if (run.child.exitCode !== null) throw new Error(`npm start exited early:\n${run.output()}`);
-    if (Date.now() > deadline) throw new Error(`npm start not ready in ${timeoutMs / 1000} s:\n${run.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return run.output();
-}
-
-async function stop(run: Run): Promise<number | null> {
-  if (run.child.exitCode !== null) return run.child.exitCode;
-  run.child.kill('SIGINT');
-  return new Promise((resolve) => run.child.once('exit', (code) => resolve(code)));
-}
 
 (asRoot ? describe : describe.skip)('a newcomer, as root, in a folder only root can enter', () => {
   beforeAll(async () => {
@@ -87,9 +59,9 @@ async function stop(run: Run): Promise<number | null> {
 
   it('starts from a 0700 clone (PostgreSQL runs from a copy the postgres user can reach), and an approved request is DEPLOYED', async () => {
     expect(statSync(closed).mode & 0o777).toBe(0o700);
-    const run = start();
+    const run = runStart(clone, env);
     try {
-      const banner = await ready(run);
+      const banner = await startReady(run);
       expect(banner).not.toContain('EACCES');
       expect(readlinkSync(path.join(clone, '.data', 'postgres')).startsWith(`${RELOCATION_HOME}/`)).toBe(true);
 
@@ -102,14 +74,14 @@ async function stop(run: Run): Promise<number | null> {
       expect(approval.status).toBe(200);
       expect((await waitForStatus(http, ci.token, created.body.id, ['DEPLOYED', 'FAILED'])).status).toBe('DEPLOYED');
     } finally {
-      expect(await stop(run)).toBe(0);
+      expect(await stopStart(run)).toBe(0);
     }
   }, 150_000);
 
   it('npm run demo walks a request through the gate and prints the Temporal UI link to the finished workflow', async () => {
-    const run = start('--demo');
+    const run = runStart(clone, env, '--demo');
     try {
-      const output = await ready(run);
+      const output = await startReady(run);
       expect(output).toMatch(/demo-alice wrote the change, so her approval is refused \(403\)/);
       expect(output).toMatch(/demo: \S+ is DEPLOYED/);
       const link = /in the Temporal UI: (http:\/\/\S+\/namespaces\/default\/workflows\/deployment-\S+\/history)/.exec(output)?.[1];
@@ -117,7 +89,7 @@ async function stop(run: Run): Promise<number | null> {
       expect(link!.startsWith(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).toBe(true);
       expect((await fetch(link!)).status).toBe(200);
     } finally {
-      expect(await stop(run)).toBe(0);
+      expect(await stopStart(run)).toBe(0);
     }
   }, 150_000);
 });

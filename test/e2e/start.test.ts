@@ -2,13 +2,14 @@
 // dev server and its own embedded PostgreSQL under a data folder). A request left pending when
 // it is stopped with Ctrl-C is found where it was by the next start, and completes.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findFreePort } from '../../local/process-tree';
 import { deploymentBody, waitForStatus } from '../support/fixtures';
 import { Http } from '../support/http';
+import { runStart, startReady, stopStart } from '../support/npm-start';
 
 const root = path.resolve(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'countersign-start-'));
@@ -17,29 +18,6 @@ chmodSync(dataDir, 0o755);
 let env: NodeJS.ProcessEnv;
 let http: Http;
 const adminToken = 'start-test-admin-token';
-
-function start(): { child: ChildProcess; output: () => string } {
-  let output = '';
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'local', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return { child, output: () => output };
-}
-
-async function ready(run: { child: ChildProcess; output: () => string }): Promise<string> {
-  const deadline = Date.now() + 90_000;
-  while (!run.output().includes('Ctrl-C stops all of it')) {
-    if (run.child.exitCode !== null) throw new Error(`npm start exited early:\n${run.output()}`);
-    if (Date.now() > deadline) throw new Error(`npm start not ready in 90 s:\n${run.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return run.output();
-}
-
-async function stop(run: { child: ChildProcess }): Promise<number | null> {
-  run.child.kill('SIGINT');
-  return new Promise((resolve) => run.child.once('exit', (code) => resolve(code)));
-}
 
 beforeAll(async () => {
   execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
@@ -54,8 +32,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 it('runs everything, stops on Ctrl-C, and the next start finds a pending request where it was', async () => {
-  const first = start();
-  const banner = await ready(first);
+  const first = runStart(root, env);
+  const banner = await startReady(first);
   expect(banner).toContain(`API          http://127.0.0.1:${env.PORT}`);
   expect(banner).toContain(`OpenAPI      http://127.0.0.1:${env.PORT}/docs`);
   expect(banner).toContain(`Temporal UI  http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
@@ -66,11 +44,11 @@ it('runs everything, stops on Ctrl-C, and the next start finds a pending request
   const body = deploymentBody({ environment: 'staging' });
   const created = await http.post('/v1/deployments', ci, body);
   expect(created.status).toBe(201);
-  expect(await stop(first)).toBe(0);
+  expect(await stopStart(first)).toBe(0);
   await expect(fetch(`${http.baseUrl}/healthz`)).rejects.toThrow();
 
-  const second = start();
-  await ready(second);
+  const second = runStart(root, env);
+  await startReady(second);
   try {
     const pending = await http.get(`/v1/deployments/${created.body.id}`, ci);
     expect(pending.body.status).toBe('PENDING');
@@ -79,7 +57,7 @@ it('runs everything, stops on Ctrl-C, and the next start finds a pending request
     const done = await waitForStatus(http, ci, created.body.id, ['DEPLOYED', 'FAILED']);
     expect(done.status).toBe('DEPLOYED');
   } finally {
-    expect(await stop(second)).toBe(0);
+    expect(await stopStart(second)).toBe(0);
   }
 }, 240_000);
 
