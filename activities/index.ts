@@ -5,7 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAuditEvents, appendAuditEventsIn } from '../database/audit-trail';
-import { DeployRunEntity } from '../database/entities/deploy-run.entity';
+import { DEPLOYER_FAILURES_ALLOWED, type DeployRunRow, deployRuns } from '../database/deploy-runs';
 import { DeploymentIndex, writeDeploymentView } from '../database/deployment-index';
 import { keepEvidence } from '../database/evidence-records';
 import type { Policy } from '../policy/config';
@@ -27,8 +27,6 @@ export interface ActivityDependencies {
   temporalUiUrl?: string;
 }
 
-/** Runs the deployer itself may fail before the deployment ends FAILED. */
-export const DEPLOYER_FAILURES_ALLOWED = 3;
 /** Well inside the deploy activity's heartbeat timeout (10 s in workflows/deployment.ts). */
 const HEARTBEAT_EVERY_MS = 2_000;
 /** One database call may hang on a half-open link; give up on it and try a fresh one. */
@@ -37,50 +35,6 @@ const DATABASE_CALL_TIMEOUT_MS = 15_000;
 interface DeployCheckpoint {
   attempt?: number;
   result?: DeployResult;
-}
-
-type DeployRunRow = Pick<DeployRunEntity, 'status' | 'digest' | 'output' | 'error' | 'failures' | 'finishedAt'>;
-
-/** Every read and write of `deploy_runs`, each atomic: one statement, or one transaction. */
-function deployRuns(dataSource: DataSource) {
-  const runs = () => dataSource.getRepository(DeployRunEntity);
-  return {
-    read: (deploymentId: string): Promise<DeployRunRow | null> =>
-      runs().findOne({ select: { status: true, digest: true, output: true, error: true, failures: true, finishedAt: true }, where: { deploymentId } }),
-
-    /**
-     * Counts a new run unless one has succeeded: its attempt number, or undefined when a run
-     * already succeeded. The row is created and counted in one transaction, so no reader sees
-     * it uncounted, and concurrent starts each get their own number (the UPDATE takes the row lock).
-     */
-    start: (deploymentId: string, digest: string): Promise<number | undefined> =>
-      dataSource.transaction(async (manager) => {
-        await manager.createQueryBuilder().insert().into(DeployRunEntity)
-          .values({ deploymentId, status: 'running', digest, attempts: 0, startedAt: () => 'now()' })
-          .orIgnore()
-          .execute();
-        const counted = await manager.createQueryBuilder().update(DeployRunEntity)
-          .set({ status: 'running', attempts: () => 'attempts + 1', startedAt: () => 'now()', error: null })
-          .where('deployment_id = :deploymentId AND status <> :succeeded', { deploymentId, succeeded: 'succeeded' })
-          .returning(['attempts'])
-          .execute();
-        const [row] = counted.raw as Array<{ attempts: number }>;
-        return row?.attempts;
-      }),
-
-    succeeded: (deploymentId: string, attempt: number | undefined, result: DeployResult) =>
-      runs().createQueryBuilder().update()
-        .set({ status: 'succeeded', succeededAttempt: attempt ?? null, output: result.output ?? null, finishedAt: new Date(result.at), error: null })
-        .where('deployment_id = :deploymentId AND status <> :succeeded', { deploymentId, succeeded: 'succeeded' })
-        .execute(),
-
-    /** Conditional on this run still being the current one, so a retried write counts once. */
-    failed: (deploymentId: string, attempt: number, error: string, output: string | null) =>
-      runs().createQueryBuilder().update()
-        .set({ status: 'failed', failures: () => 'failures + 1', error, output, finishedAt: () => 'now()' })
-        .where('deployment_id = :deploymentId AND attempts = :attempt AND status = :running', { deploymentId, attempt, running: 'running' })
-        .execute(),
-  };
 }
 
 function succeededResult(deployer: string, row: DeployRunRow): DeployResult {
@@ -159,23 +113,20 @@ export function createActivities({ dataSource, policy, dataDir, evidenceKey, tem
           await recordSucceeded(checkpoint.attempt, checkpoint.result);
           return checkpoint.result;
         }
-        const recorded = await database('read the deploy record', () => runs.read(request.id));
-        if (recorded?.status === 'succeeded') return succeededResult(request.rule.deployer, recorded);
-        if (recorded && recorded.failures >= DEPLOYER_FAILURES_ALLOWED) {
-          throw ApplicationFailure.nonRetryable(recorded.error ?? 'the deployer failed', 'DeployFailed', recorded.output ?? undefined);
-        }
         const spec = policy().deployers[request.rule.deployer];
-        if (!spec) {
+        // No run starts before the database has said no run succeeded, and counted this one.
+        const attempt = spec ? await database('record the start of a run', () => runs.start(request.id, digest)) : undefined;
+        if (attempt === undefined) {
+          // Not started: an earlier run succeeded, the deployer failed too often, or it is gone.
+          const recorded = await database('read the deploy record', () => runs.read(request.id));
+          if (recorded?.status === 'succeeded') return succeededResult(request.rule.deployer, recorded);
+          if (recorded && recorded.failures >= DEPLOYER_FAILURES_ALLOWED) {
+            throw ApplicationFailure.nonRetryable(recorded.error ?? 'the deployer failed', 'DeployFailed', recorded.output ?? undefined);
+          }
           throw ApplicationFailure.nonRetryable(
             `deployer ${request.rule.deployer} is not in the configuration any more; add it back and re-request the deployment`,
             'UnknownDeployer',
           );
-        }
-        // No run starts before the database has said no run succeeded, and counted this one.
-        const attempt = await database('record the start of a run', () => runs.start(request.id, digest));
-        if (attempt === undefined) {
-          const done = await database('read the deploy record', () => runs.read(request.id));
-          return succeededResult(request.rule.deployer, done!);
         }
         checkpoint.attempt = attempt;
         beat();

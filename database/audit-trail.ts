@@ -3,7 +3,7 @@
 // after it; `verifyAuditChain` names the first broken one.
 
 import { createHash } from 'node:crypto';
-import { And, type DataSource, type EntityManager, type FindOptionsWhere, In, LessThan, MoreThan, MoreThanOrEqual } from 'typeorm';
+import { And, type DataSource, type EntityManager, type FindOptionsWhere, LessThan, MoreThan, MoreThanOrEqual } from 'typeorm';
 import type { AuditEventInput } from '../activities/types';
 import { canonicalJson } from '../policy/canonical-json';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
@@ -75,12 +75,18 @@ export async function appendAuditEventsIn(manager: EntityManager, events: readon
   // It serialises appends, so each event's prev_hash is the hash of the one before it.
   await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
   const trail = manager.getRepository(AuditEventEntity);
-  const present = new Set<string>(
-    (await trail.find({ select: { eventId: true }, where: { eventId: In(events.map((event) => event.eventId)) } })).map((row) => row.eventId),
-  );
-  const [last] = await trail.find({ select: { seq: true, hash: true }, order: { seq: 'DESC' }, take: 1 });
-  let seq = last ? BigInt(last.seq) : 0n;
-  let prevHash = last?.hash ?? GENESIS_HASH;
+  // The events already written (a retried write) and the chain's last link, in one round trip:
+  // the lock above is held until the commit, so every one of them counts. (TypeORM's builder
+  // cannot put the two in one statement.)
+  const [{ present: written, seq: lastSeq, hash: lastHash }]: Array<{ present: string[]; seq: string | null; hash: string | null }> =
+    await manager.query(
+      `SELECT ARRAY(SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])) AS present, last.seq, last.hash
+       FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) AS last ON true`,
+      [events.map((event) => event.eventId)],
+    );
+  const present = new Set<string>(written);
+  let seq = lastSeq === null ? 0n : BigInt(lastSeq);
+  let prevHash = lastHash ?? GENESIS_HASH;
   const rows: Array<QueryDeepPartialEntity<AuditEventEntity>> = [];
   for (const input of events) {
     if (present.has(input.eventId)) continue;
