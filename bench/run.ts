@@ -38,9 +38,9 @@ import { judgeGoals, markdown, ratio, rewriteReadme, round, summarize } from './
 // --- sizes ------------------------------------------------------------------------------------
 
 const SIZES = {
-  tiny: { inFlight: 2, throughputDeployments: 4, rate: 5, latencySeconds: 2, lagEvery: 2, pending: [2, 4], sweepRate: 5, sweepSeconds: 1, listQueries: 5, warmup: 1 },
-  quick: { inFlight: 16, throughputDeployments: 32, rate: 20, latencySeconds: 4, lagEvery: 5, pending: [50, 100], sweepRate: 5, sweepSeconds: 3, listQueries: 40, warmup: 3 },
-  full: { inFlight: 16, throughputDeployments: 480, rate: 20, latencySeconds: 30, lagEvery: 10, pending: [100, 1_000, 10_000], sweepRate: 5, sweepSeconds: 20, listQueries: 200, warmup: 10 },
+  tiny: { inFlight: 2, throughputDeployments: 4, rate: 5, latencySeconds: 2, lagEvery: 2, pending: [2, 4], sweepRate: 5, sweepSeconds: 1, listQueries: 5, listRows: 50, warmup: 1 },
+  quick: { inFlight: 16, throughputDeployments: 32, rate: 20, latencySeconds: 4, lagEvery: 5, pending: [50, 100], sweepRate: 5, sweepSeconds: 3, listQueries: 40, listRows: 10_000, warmup: 3 },
+  full: { inFlight: 16, throughputDeployments: 480, rate: 20, latencySeconds: 30, lagEvery: 10, pending: [100, 1_000, 10_000], sweepRate: 5, sweepSeconds: 20, listQueries: 200, listRows: 10_000, warmup: 10 },
 };
 type SizeName = keyof typeof SIZES;
 type Config = (typeof SIZES)['full'];
@@ -621,6 +621,24 @@ async function main(): Promise<void> {
     } catch {
       // the index table is named otherwise now; the row count stays unknown
     }
+    // The listing goal is at 10,000 rows: short of them, the index is filled up with copies of
+    // the run's own rows (new ids, spread back in time), as many deployments would leave it.
+    let seededRows = 0;
+    if (rows !== null && rows > 0 && rows < config.listRows) {
+      const columns = (await pgQuery<{ name: string }>(
+        db.url,
+        `SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'deployments' AND is_generated = 'NEVER' ORDER BY ordinal_position`,
+      )).map((c) => c.name);
+      const copied = columns.map((c) =>
+        c === 'id' || c === 'workflow_id' ? `'seed-' || g || '-' || d.${c}` : c === 'requested_at' ? `d.requested_at - g * interval '1 minute'` : `d.${c}`);
+      const copies = Math.ceil((config.listRows - rows) / rows);
+      await pgQuery(
+        db.url,
+        `INSERT INTO deployments (${columns.join(', ')}) SELECT ${copied.join(', ')} FROM deployments d CROSS JOIN generate_series(1, ${copies}) g LIMIT ${config.listRows - rows}`,
+      );
+      seededRows = config.listRows - rows;
+      rows = config.listRows;
+    }
     const firstPage = await call('GET', '/v1/deployments', adminToken);
     const listQueries = [
       '',
@@ -630,9 +648,10 @@ async function main(): Promise<void> {
       '?status=REJECTED',
       ...(firstPage.next ? [`?before=${encodeURIComponent(firstPage.next)}`] : []),
     ];
-    log(`list: ${listQueries.length} queries × ${config.listQueries} at ${rows ?? '?'} rows`);
+    log(`list: ${listQueries.length} queries × ${config.listQueries} at ${rows ?? '?'} rows (${seededRows} of them copies)`);
     const list = {
       rows,
+      seededRows,
       queries: [] as Array<ReturnType<typeof summarize> & { query: string; errors: number }>,
     };
     for (const query of listQueries) {
