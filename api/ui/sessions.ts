@@ -13,7 +13,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { Brackets, type DataSource, LessThan, LessThanOrEqual } from 'typeorm';
+import { Brackets, type DataSource, LessThanOrEqual } from 'typeorm';
 import { UiSessionEntity, UiSignInEntity } from '../../database/entities/ui-session.entity';
 import type { UiSettings } from '../../policy/config';
 import type { PolicyHolder } from '../../settings/policy-file';
@@ -193,5 +193,3 @@ export class UiSessions {
     return { codeVerifier: row.code_verifier, nonce: row.nonce };
   }
 }
-
-export { LessThan };

@@ -51,7 +51,7 @@ ${main}
 `;
 }
 
-export function signInPage(options: { csrf: string; oidcLabel?: string; problem?: string; notice?: string }): Html {
+export function signInPage(options: { csrf: string; oidcLabel?: string; problem?: string; notice?: string; next?: string }): Html {
   return layout('Sign in', {}, html`
 <h1>Sign in to answer deployment requests</h1>
 ${options.problem ? html`<div class="notice bad" role="alert"><h2>Not signed in</h2><p>${options.problem}</p></div>` : ''}
@@ -59,6 +59,7 @@ ${options.notice ? html`<div class="notice ok" role="status"><p>${options.notice
 <div class="card">
 <form method="post" action="/ui/sign-in">
   <input type="hidden" name="csrf" value="${options.csrf}">
+  ${options.next ? html`<input type="hidden" name="next" value="${options.next}">` : ''}
   <label for="token">Personal token</label>
   <p class="hint" id="token-hint">The token an admin gave you (it starts with <code>cs_</code>). It is checked once; the page then keeps a session.</p>
   <input type="password" id="token" name="token" required autocomplete="current-password" aria-describedby="token-hint" spellcheck="false">
@@ -96,7 +97,7 @@ export function waitingPage(chrome: Chrome, rows: DeploymentView[], options: { n
   return layout('Waiting for me', { ...chrome, current: 'waiting' }, html`
 <h1>Waiting for me</h1>
 ${options.notice ? html`<div class="notice ok" role="status"><p>${options.notice}</p></div>` : ''}
-<p class="meta">Requests you may answer: pending, not your own changes, under tiers you are eligible for. Soonest to expire first.</p>
+<p class="meta">Requests you may answer: pending, not your own changes, under tiers you are eligible for. Newest first.</p>
 ${list}
 ${options.next ? html`<p class="pager"><a href="/ui/?before=${encodeURIComponent(options.next)}">Older requests</a></p>` : ''}
 `);
@@ -215,7 +216,7 @@ export function historyPage(chrome: Chrome, rows: DeploymentView[], options: { s
 <h1>History</h1>
 <form class="card" method="get" action="/ui/history">
   <label for="status">Status</label>
-  <select id="status" name="status">${statuses.map((status) => html`<option value="${status}"${status === (options.status ?? '') ? html` selected` : ''}>${status || 'decided (any final status)'}</option>`)}</select>
+  <select id="status" name="status">${statuses.map((status) => html`<option value="${status}"${status === (options.status ?? '') ? html` selected` : ''}>${status || 'any status'}</option>`)}</select>
   <button type="submit">Show</button>
 </form>
 ${rows.length === 0 ? html`<p class="card">No deployments match.</p>` : html`
