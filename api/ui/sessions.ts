@@ -186,7 +186,7 @@ export class UiSessions {
       .createQueryBuilder()
       .delete()
       .where('state_hash = :stateHash', { stateHash: hashSecret(state) })
-      .returning(['code_verifier', 'nonce', 'expires_at'])
+      .returning('*')
       .execute();
     const row = (result.raw as Array<{ code_verifier: string; nonce: string; expires_at: Date }>)[0];
     if (!row || new Date(row.expires_at).getTime() <= Date.now()) return undefined;
