@@ -13,7 +13,7 @@ export const STYLESHEET = `
   --bad-ink: #842029; --bad-bg: #f8d7da; --primary: #0b57d0; --danger: #b3261e; }
 * { box-sizing: border-box; }
 html { font-size: 100%; -webkit-text-size-adjust: 100%; }
-body { margin: 0; font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; color: var(--ink); background: var(--wash); }
+body { margin: 0; overflow-wrap: anywhere; font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; color: var(--ink); background: var(--wash); }
 a { color: var(--link); text-underline-offset: 0.15em; }
 a:hover { text-decoration-thickness: 2px; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
@@ -73,6 +73,10 @@ footer { max-width: 60rem; margin: 0 auto; padding: 1rem; color: var(--muted); f
 }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
 `;
+
+/** The page's icon (browsers ask for one; without it each page logs a failed load). */
+export const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0b57d0"/><path d="M9 16.5l4.5 4.5L23 11.5" fill="none" stroke="#fff" stroke-width="3.5" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+export const ICON_PATH = '/ui/static/icon.svg';
 
 export const STYLESHEET_HASH = createHash('sha256').update(STYLESHEET).digest('hex').slice(0, 16);
 export const STYLESHEET_PATH = `/ui/static/app.${STYLESHEET_HASH}.css`;

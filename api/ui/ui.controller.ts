@@ -35,7 +35,7 @@ import { DeploymentsService } from '../deployments/deployments.service';
 import { badCharacter } from '../input-guard';
 import { Problem, toProblem } from '../problem';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from '../tokens';
-import { STYLESHEET, STYLESHEET_PATH } from './assets';
+import { ICON, ICON_PATH, STYLESHEET, STYLESHEET_PATH } from './assets';
 import type { Html } from './html';
 import { SignInError, UiOidc } from './oidc-sign-in';
 import {
@@ -117,6 +117,11 @@ export class UiController {
 
   @Get('static/:file')
   stylesheet(@Param('file') file: string, @Res() res: Response): void {
+    if (`/ui/static/${file}` === ICON_PATH) {
+      res.setHeader('Cache-Control', 'public, max-age=86400');
+      res.status(200).type('image/svg+xml').send(ICON);
+      return;
+    }
     if (`/ui/static/${file}` !== STYLESHEET_PATH) throw new Problem(404, 'not-found', `no file ${file}; the stylesheet is ${STYLESHEET_PATH}`);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.status(200).type('text/css; charset=utf-8').send(STYLESHEET);

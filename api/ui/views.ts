@@ -4,7 +4,7 @@
 import type { AuditEventEntity } from '../../database/entities/audit-event.entity';
 import type { DeploymentView } from '../../policy/types';
 import type { Actor } from '../auth/actor';
-import { STYLESHEET_PATH } from './assets';
+import { ICON_PATH, STYLESHEET_PATH } from './assets';
 import { html, type Html, link, type Renderable, segment } from './html';
 import { eventWords, missing, missingWords, REFUSAL_WORDS, statusTone, statusWords, timeLeft, utc } from './words';
 
@@ -38,6 +38,7 @@ export function layout(title: string, chrome: Chrome, main: Renderable): Html {
 <meta name="referrer" content="no-referrer">
 <title>${title} · Countersign</title>
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
+<link rel="icon" href="${ICON_PATH}" type="image/svg+xml">
 </head>
 <body>
 <a class="skip" href="#main">Skip to the content</a>
