@@ -30,6 +30,7 @@ main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.5rem; line-height: 1.25; margin: 0.5rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.1875rem; margin: 1.5rem 0 0.5rem; }
 .card { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin: 0 0 1rem; }
+.card > h2:first-child, .card h3 { margin-top: 0; }
 ul.cards { list-style: none; margin: 0; padding: 0; }
 ul.cards h2 { margin: 0 0 0.25rem; font-size: 1.125rem; overflow-wrap: anywhere; }
 dl.facts { display: grid; grid-template-columns: minmax(7rem, max-content) 1fr; gap: 0.25rem 1rem; margin: 0; }

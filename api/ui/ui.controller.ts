@@ -32,6 +32,7 @@ import { actorOf, AuthService } from '../auth/auth.service';
 import { AuthFailures } from '../auth/rate-limit';
 import { AuditService } from '../audit/audit.service';
 import { DeploymentsService } from '../deployments/deployments.service';
+import { Metrics } from '../health/metrics';
 import { badCharacter } from '../input-guard';
 import { Problem, toProblem } from '../problem';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from '../tokens';
@@ -106,6 +107,7 @@ export class UiController {
     private readonly deployments: DeploymentsService,
     private readonly audit: AuditService,
     private readonly oidc: UiOidc,
+    private readonly metrics: Metrics,
     @Inject(POLICY) private readonly policy: PolicyHolder,
     @Inject(API_OPTIONS) private readonly options: ApiOptions,
     @Inject(DATA_SOURCE) private readonly db: DataSource,
@@ -329,7 +331,7 @@ export class UiController {
     session: Signed,
     id: string,
     status: number,
-    extra: { answered?: 'approval' | 'rejection'; refusal?: { kind: string; reason?: string; detail: string }; typed?: { digest?: string; comment?: string; reason?: string } },
+    extra: { answered?: 'approval' | 'rejection'; refusal?: { kind: string; reason?: string; detail: string; status?: number }; typed?: { digest?: string; comment?: string; reason?: string } },
   ): Promise<void> {
     const [{ view, source }, timeline] = await Promise.all([
       this.deployments.get(session.actor, id),
@@ -409,7 +411,8 @@ export class UiController {
     if (!(err instanceof Problem) || problem.getStatus() === 404) throw err;
     for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
     const reason = typeof problem.extensions.reason === 'string' ? problem.extensions.reason : undefined;
-    await this.renderDeployment(res, session, id, problem.getStatus(), { refusal: { kind, reason, detail: problem.detail }, typed });
+    if (reason) this.metrics.refusals.inc({ reason });
+    await this.renderDeployment(res, session, id, problem.getStatus(), { refusal: { kind, reason, detail: problem.detail, status: problem.getStatus() }, typed });
   }
 
   @Get('deployments/:id/evidence')

@@ -110,7 +110,7 @@ export interface DeploymentPageOptions {
   /** The outcome of the person's last answer. */
   answered?: 'approval' | 'rejection';
   /** A refusal of the answer just sent: its reason and the gate's own words. */
-  refusal?: { kind: string; reason?: string; detail: string };
+  refusal?: { kind: string; reason?: string; detail: string; status?: number };
   /** What the person typed, kept when the answer was refused. */
   typed?: { digest?: string; comment?: string; reason?: string };
   temporalUrl?: string;
@@ -119,7 +119,9 @@ export interface DeploymentPageOptions {
 
 function refusalNotice(refusal: NonNullable<DeploymentPageOptions['refusal']>): Html {
   const words = refusal.reason ? REFUSAL_WORDS[refusal.reason as keyof typeof REFUSAL_WORDS] : undefined;
-  const what = refusal.kind === 'rejection' ? 'Your rejection was not counted' : 'Your approval was not counted';
+  const noun = refusal.kind === 'rejection' ? 'rejection' : 'approval';
+  // 503: the gate did not answer in time; the answer may still count when it does.
+  const what = refusal.status === 503 ? `Your ${noun} is not confirmed yet` : `Your ${noun} was not counted`;
   return html`<div class="notice bad" role="alert" id="refusal"><h2>${what}</h2>
 <p>${words ?? refusal.detail}</p>${words ? html`<p class="meta">The gate said: ${refusal.detail}</p>` : ''}</div>`;
 }

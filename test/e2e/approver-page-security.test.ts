@@ -20,7 +20,7 @@ describe('the approver page: sessions, CSRF, headers and hostile text', () => {
   const ui = () => new UiClient(harness.url);
 
   beforeAll(async () => {
-    harness = await startCountersign({ policy: policyWith('{ trustedProxies: ["127.0.0.1"], sessionIdle: 30m, sessionMaxAge: 12h }') });
+    harness = await startCountersign({ policy: policyWith('{ trustedProxies: ["127.0.0.1"], sessionIdle: 30m, sessionMaxAge: 12h }'), answerTimeoutMs: 4_000 });
     cast = await standardCast(harness);
   }, 120_000);
 
@@ -382,5 +382,45 @@ describe('the approver page: sessions, CSRF, headers and hostile text', () => {
       expect(after.text).not.toContain('</textarea><script>');
       expect(after.text).toContain('&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt; [U+2066]nope[U+2069]');
     });
+  });
+
+  describe('races and faults', () => {
+    it('counts the same approval posted 20 times at once once, and says why the others were not counted', async () => {
+      const { id, body } = await request();
+      const bob = await signedIn(cast.bob.token);
+      const csrf = csrfOf((await bob.get(`/ui/deployments/${id}`)).text);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => bob.post(`/ui/deployments/${id}/approve`, { csrf, digest: body.artifact.digest })));
+      const statuses = answers.map((answer) => answer.status);
+      expect(statuses.filter((status) => status === 303).length).toBeLessThanOrEqual(1);
+      // The others: DUPLICATE (409); once bob's refusals are used up, turned away (429); and on a
+      // loaded machine, not confirmed within the answer timeout (503), which the gate settles later.
+      expect(statuses.filter((status) => status !== 303).every((status) => [409, 429, 503].includes(status))).toBe(true);
+      for (const answer of answers.filter((a) => a.status === 409)) expect(answer.text).toContain('You have already approved this request');
+      for (const answer of answers.filter((a) => a.status === 429)) expect(answer.text).toContain('refused too many times');
+      for (const answer of answers.filter((a) => a.status === 503)) expect(answer.text).toContain('Your approval is not confirmed yet');
+      // Counted once, whatever each answer said.
+      await eventually(() => harness.dataSource.getRepository(AuditEventEntity).findBy({ deploymentId: id, type: 'approval.accepted' }), (events) => events.length >= 1, 30_000);
+      expect(await approvalsOf(id)).toEqual(['bob']);
+    }, 60_000);
+
+    it('while the worker is down: shows the last recorded state and says an answer is not confirmed (503), then works again', async () => {
+      const { id, body } = await request();
+      const bob = await signedIn(cast.bob.token);
+      const csrf = csrfOf((await bob.get(`/ui/deployments/${id}`)).text);
+      await harness.stopWorker();
+      try {
+        const page = await bob.get(`/ui/deployments/${id}`);
+        expect(page.status).toBe(200);
+        expect(page.text).toContain('The gate did not answer just now');
+        const answer = await bob.post(`/ui/deployments/${id}/approve`, { csrf, digest: body.artifact.digest });
+        expect(answer.status).toBe(503);
+        expect(answer.text).toContain('Your approval is not confirmed yet');
+        expect(answer.headers.get('retry-after')).toBeNull();
+      } finally {
+        await harness.startWorker();
+      }
+      const back = await eventually(() => bob.get(`/ui/deployments/${id}`), (page) => page.status === 200 && !page.text.includes('The gate did not answer just now'), 60_000);
+      expect(back.text).toContain('What is asked');
+    }, 120_000);
   });
 });
