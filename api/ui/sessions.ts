@@ -170,6 +170,8 @@ export class UiSessions {
   /** Keeps an OIDC sign-in until its callback; `state` is the key (kept hashed). */
   async beginSignIn(state: string, codeVerifier: string, nonce: string): Promise<void> {
     const now = new Date();
+    // Sign-ins never completed are dropped as new ones start: the table stays minutes deep.
+    await this.db.getRepository(UiSignInEntity).delete({ expiresAt: LessThanOrEqual(now) });
     await this.db.getRepository(UiSignInEntity).insert({
       stateHash: hashSecret(state),
       codeVerifier,

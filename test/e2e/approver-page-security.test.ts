@@ -424,3 +424,27 @@ describe('the approver page: sessions, CSRF, headers and hostile text', () => {
     }, 120_000);
   });
 });
+
+describe('the approver page: failed sign-ins count against the API\'s limit per client', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startCountersign({ authFailuresPerMinute: 3 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('answers 429 with Retry-After once a client has used up its failures, even for a good token', async () => {
+    const client = new UiClient(harness.url);
+    for (let attempt = 0; attempt < 3; attempt += 1) expect((await client.signIn(`cs_wrong_${attempt}`)).status).toBe(401);
+    const limited = await client.signIn(harness.adminToken);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.text).toContain('too many failed authentications from this client');
+    expect(client.cookies.has(SESSION)).toBe(false);
+    // The API's bearer routes share the budget.
+    expect((await fetch(`${harness.url}/v1/deployments`, { headers: { authorization: `Bearer ${harness.adminToken}` } })).status).toBe(429);
+  });
+});
