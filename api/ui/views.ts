@@ -98,7 +98,7 @@ export function waitingPage(chrome: Chrome, rows: DeploymentView[], options: { n
   return layout('Waiting for me', { ...chrome, current: 'waiting' }, html`
 <h1>Waiting for me</h1>
 ${options.notice ? html`<div class="notice ok" role="status"><p>${options.notice}</p></div>` : ''}
-<p class="meta">Requests you may answer: pending, not your own changes, under tiers you are eligible for. Newest first.</p>
+<p class="meta">${rows.length === 0 ? '' : `${rows.length}${options.next ? '+' : ''} request${rows.length === 1 ? '' : 's'} you may answer: `}pending, not your own changes, under tiers you are eligible for. Newest first.</p>
 ${list}
 ${options.next ? html`<p class="pager"><a href="/ui/?before=${encodeURIComponent(options.next)}">Older requests</a></p>` : ''}
 `);
@@ -132,9 +132,9 @@ export function deploymentPage(chrome: Chrome, view: DeploymentView, options: De
   const { approvals, groups } = missing(view);
   const canAnswer = view.status === 'PENDING' && actor.roles.includes('approver');
   const answeredNotice = options.answered === 'approval'
-    ? html`<div class="notice ok" role="status"><h2>Your approval was counted</h2><p>${view.status === 'PENDING' ? html`It still needs ${missingWords(view)}.` : html`The request is now ${statusWords(view.status)}.`}</p></div>`
+    ? html`<div class="notice ok" role="status"><h2>Your approval was counted</h2><p>${view.status === 'PENDING' ? html`It still needs ${missingWords(view)}.` : html`The request is now ${statusWords(view.status)}.`}</p><p><a href="/ui/">Back to the requests waiting for you</a></p></div>`
     : options.answered === 'rejection'
-      ? html`<div class="notice ok" role="status"><h2>You rejected this request</h2><p>Nothing will be deployed.</p></div>`
+      ? html`<div class="notice ok" role="status"><h2>You rejected this request</h2><p>Nothing will be deployed.</p><p><a href="/ui/">Back to the requests waiting for you</a></p></div>`
       : '';
   const refused = view.refused.length
     ? html`<h2>Refused attempts</h2><p class="meta">${view.refusedCount} in all${view.refusedCount > view.refused.length ? html`; the latest ${view.refused.length} here, every one in the audit trail` : ''}.</p>
