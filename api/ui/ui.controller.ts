@@ -340,6 +340,7 @@ export class UiController {
     send(res, status, deploymentPage(this.chrome(session), view, {
       csrf: csrfTokenFor(session.id),
       timeline: timeline.events,
+      timelineCut: timeline.next !== null,
       temporalUrl: this.temporalUrl(view),
       source,
       ...extra,

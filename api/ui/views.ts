@@ -107,6 +107,8 @@ ${options.next ? html`<p class="pager"><a href="/ui/?before=${encodeURIComponent
 export interface DeploymentPageOptions {
   csrf: string;
   timeline: AuditEventEntity[];
+  /** The trail holds more events of this deployment than the timeline shows. */
+  timelineCut?: boolean;
   /** The outcome of the person's last answer. */
   answered?: 'approval' | 'rejection';
   /** A refusal of the answer just sent: its reason and the gate's own words. */
@@ -208,6 +210,7 @@ ${answers}
 <h2 id="timeline">Timeline</h2>
 ${options.timeline.length === 0 ? html`<p class="meta">The audit trail has nothing for this request yet (it is written just behind the gate).</p>` : html`<ol class="timeline">${options.timeline.map((event) => html`
 <li><time datetime="${new Date(event.at).toISOString()}">${utc(event.at)}</time> · <strong>${event.actor}</strong> ${eventWords(event.type)}${event.reason ? html`: ${REFUSAL_WORDS[event.reason as keyof typeof REFUSAL_WORDS] ?? event.reason}` : ''}${typeof event.data?.comment === 'string' && event.data.comment ? html` <span class="meta">“${event.data.comment}”</span>` : ''}</li>`)}</ol>`}
+${options.timelineCut ? html`<p class="meta">The first ${options.timeline.length} events of the audit trail; an admin reads them all with <code>GET /v1/audit?deployment=${view.id}</code>.</p>` : ''}
 </section>
 ${auditorLinks}
 `);
