@@ -33,7 +33,7 @@ import { AuthFailures } from '../auth/rate-limit';
 import { AuditService } from '../audit/audit.service';
 import { DeploymentsService } from '../deployments/deployments.service';
 import { Metrics } from '../health/metrics';
-import { badCharacter } from '../input-guard';
+import { badCharacter, refusedBodyProblem } from '../input-guard';
 import { Problem, toProblem } from '../problem';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from '../tokens';
 import { ICON, ICON_PATH, STYLESHEET, STYLESHEET_PATH } from './assets';
@@ -154,6 +154,8 @@ export class UiController {
   @Post('sign-in')
   async signIn(@Req() req: Request, @Res() res: Response): Promise<void> {
     const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const unreadable = refusedBodyProblem(req.body);
+    if (unreadable) return this.renderSignIn(req, res, 400, { problem: `The form could not be read: ${unreadable.detail}.` });
     if (!csrfMatches(readCookie(req, SIGN_IN_COOKIE), field(req.body, 'csrf'))) {
       return this.renderSignIn(req, res, 403, { problem: 'This sign-in form has expired or did not come from this page. It has been reloaded: sign in again.' });
     }
@@ -281,6 +283,17 @@ export class UiController {
     return { actor: session.actor, csrf: csrfTokenFor(session.id), current };
   }
 
+  /**
+   * A form the input guard refused (a control character, a lone surrogate): a page that says so.
+   * Nothing is recorded in the person's name, since the form's token could not be checked.
+   */
+  private unreadable(req: Request, res: Response, session: Signed): boolean {
+    const problem = refusedBodyProblem(req.body);
+    if (!problem) return false;
+    send(res, 400, errorPage(this.chrome(session), 400, 'The form could not be read', `${problem.detail}. Nothing was sent: go back, correct it and send it again.`));
+    return true;
+  }
+
   private csrfRefused(res: Response, session: Signed): void {
     send(res, 403, errorPage(this.chrome(session), 403, 'This form has expired',
       'The form did not carry this session\'s form token (it came from another site, or from a page served before you last signed in). Nothing was changed: open the page again and resend it.'));
@@ -351,6 +364,7 @@ export class UiController {
   async approve(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const session = await this.session(req, res);
     if (!session) return;
+    if (this.unreadable(req, res, session)) return;
     if (!csrfMatches(session.id, field(req.body, 'csrf'))) return this.csrfRefused(res, session);
     const digest = field(req.body, 'digest')?.trim() ?? '';
     const comment = field(req.body, 'comment')?.trim() ?? '';
@@ -376,6 +390,7 @@ export class UiController {
   async reject(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const session = await this.session(req, res);
     if (!session) return;
+    if (this.unreadable(req, res, session)) return;
     if (!csrfMatches(session.id, field(req.body, 'csrf'))) return this.csrfRefused(res, session);
     const reason = field(req.body, 'reason')?.trim() ?? '';
     const typed = { reason };

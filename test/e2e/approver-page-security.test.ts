@@ -332,6 +332,20 @@ describe('the approver page: sessions, CSRF, headers and hostile text', () => {
       expect(await approvalsOf(id)).toEqual([]);
     });
 
+    it('answers a form holding a control character with a page that says so (400), and sends nothing', async () => {
+      const { id } = await request();
+      const carol = await signedIn(cast.carol.token);
+      const page = await carol.get(`/ui/deployments/${id}`);
+      const answer = await carol.post(`/ui/deployments/${id}/reject`, { csrf: csrfOf(page.text), reason: 'bell \u0007 and escape \u001b[2J' });
+      expect(answer.status).toBe(400);
+      expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(answer.text).toContain('reason contains a control character (U+0007)');
+      expect((await cast.http.get(`/v1/deployments/${id}`, cast.ci.token)).body.status).toBe('PENDING');
+      const signIn = await ui().request('POST', '/ui/sign-in', { form: { csrf: 'x', token: 'a\u0000b' } });
+      expect(signIn.status).toBe(400);
+      expect(signIn.text).toContain('The form could not be read');
+    });
+
     it('answers 404 in words for a deployment that does not exist', async () => {
       const bob = await signedIn(cast.bob.token);
       const answer = await bob.get('/ui/deployments/no-such-deployment');
