@@ -24,6 +24,9 @@ import { PrincipalsController } from './principals/principals.controller';
 import { PrincipalsService } from './principals/principals.service';
 import { ProblemFilter } from './problem';
 import { SchemaValidationPipe } from './validation';
+import { UiOidc } from './ui/oidc-sign-in';
+import { UiSessions } from './ui/sessions';
+import { UiController } from './ui/ui.controller';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from './tokens';
 import { GitWebhooksController } from './webhooks/git-webhooks.controller';
 import { GitWebhooksService } from './webhooks/git-webhooks.service';
@@ -46,7 +49,7 @@ export class AppModule {
       module: AppModule,
       // Request lines come from pino-http in api/server.ts, ahead of every other middleware.
       imports: [LoggerModule.forRoot({ pinoHttp: deps.logger ? { logger: deps.logger } : {}, useExisting: true })],
-      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController],
+      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, UiController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
         { provide: TEMPORAL_CLIENT, useValue: deps.temporal },
@@ -67,6 +70,8 @@ export class AppModule {
         DeploymentsService,
         GitWebhooksService,
         Metrics,
+        UiSessions,
+        UiOidc,
       ],
     };
   }

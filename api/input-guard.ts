@@ -146,6 +146,8 @@ export function refusedBodyProblem(body: unknown): Problem | undefined {
 // it: those routes get the refusal as their body and throw it after authentication.
 const ANSWER_ROUTE = /^\/v1\/deployments\/[^/]+\/(approvals|rejections|cancel|override|review)\/?$/;
 const WEBHOOK_ROUTE = /^\/v1\/webhooks\//;
+// The approver page's forms answer with a page of their own (api/ui), not a problem document.
+const UI_FORM = /^\/ui\//;
 
 /** Express middleware; install right after the JSON body parser. */
 export function inputGuard() {
@@ -157,7 +159,7 @@ export function inputGuard() {
       const webhook = WEBHOOK_ROUTE.test(rawPath);
       const problem = inspectJson(req.body, webhook ? { rule: 'storable', maxNodes: MAX_WEBHOOK_NODES } : {});
       if (problem) {
-        if (req.method === 'POST' && ANSWER_ROUTE.test(rawPath)) {
+        if (req.method === 'POST' && (ANSWER_ROUTE.test(rawPath) || UI_FORM.test(rawPath))) {
           req.body = { [REFUSED]: problem } satisfies RefusedBody;
         } else {
           return sendProblem(res, problem, instanceOf(req));

@@ -15,6 +15,7 @@ import { inputGuard } from './input-guard';
 import { openApiDocument } from './openapi';
 import { PrincipalsService } from './principals/principals.service';
 import { Problem, sendProblem, toProblem } from './problem';
+import { isUiPath, UI_MOUNT, uiMiddleware } from './ui/middleware';
 
 export interface ApiServer {
   app: INestApplication;
@@ -41,7 +42,10 @@ export async function createApiServer(
     res.on('finish', () => metrics.countRequest(req.method, (req.route?.path as string | undefined) ?? 'unmatched', res.statusCode));
     next();
   });
+  // The approver page: its security headers, and its forms (urlencoded), which the JSON-only rule below leaves to it.
+  app.use(UI_MOUNT, ...uiMiddleware());
   app.use((req: Request, res: Response, next: NextFunction) => {
+    if (isUiPath(req.originalUrl)) return next();
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is(['application/json', 'application/*+json'])) {
       return sendProblem(res, new Problem(415, 'unsupported-media-type',

@@ -9,15 +9,17 @@ import { EvidenceRecordEntity } from './entities/evidence-record.entity';
 import { PrincipalIdentityEntity } from './entities/principal-identity.entity';
 import { PrincipalEntity } from './entities/principal.entity';
 import { TokenEntity } from './entities/token.entity';
+import { UiSessionEntity, UiSignInEntity } from './entities/ui-session.entity';
 import { isDatabaseUnavailable } from './unavailable';
 import { InitialSchema1764547200000 } from './migrations/1764547200000-initial-schema';
 import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidence-records';
 import { PrincipalIdentities1764900000000 } from './migrations/1764900000000-principal-identities';
 import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deploy-run-outcomes';
 import { DeploymentListingIndexes1765000000000 } from './migrations/1765000000000-deployment-listing-indexes';
+import { UiSessions1765400000000 } from './migrations/1765400000000-ui-sessions';
 
-export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity];
-export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000, DeploymentListingIndexes1765000000000];
+export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity, UiSessionEntity, UiSignInEntity];
+export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000, DeploymentListingIndexes1765000000000, UiSessions1765400000000];
 
 export const CONNECT_TIMEOUT_MS = 5_000;
 

@@ -152,6 +152,26 @@ export class DeploymentIndex {
     return query;
   }
 
+  /**
+   * A batch of PENDING rows with their requests, newest first, strictly older than `before`:
+   * what `waitingFor` filters person by person (deployments_by_status serves it).
+   */
+  async pendingBatch(filter: { service?: string; environment?: string; before?: { at: string; id: string }; limit: number }): Promise<Array<Pick<DeploymentEntity, 'id' | 'view' | 'request' | 'requestedAt'>>> {
+    const query = this.repository
+      .createQueryBuilder('d')
+      .select(['d.id', 'd.view', 'd.request', 'd.requestedAt'])
+      .where(`d.status = 'PENDING'`)
+      .orderBy('d.requestedAt', 'DESC')
+      .addOrderBy('d.id', 'DESC')
+      .limit(filter.limit);
+    if (filter.service) query.andWhere('d.service = :service', { service: filter.service });
+    if (filter.environment) query.andWhere('d.environment = :environment', { environment: filter.environment });
+    if (filter.before) {
+      query.andWhere('(d.requestedAt, d.id) < (:beforeAt, :beforeId)', { beforeAt: filter.before.at, beforeId: filter.before.id });
+    }
+    return query.getMany();
+  }
+
   /** The ids of every deployment, or of those requested since a time, oldest first. */
   async ids(options: { since?: Date } = {}): Promise<string[]> {
     const query = this.repository.createQueryBuilder('d').select('d.id').orderBy('d.requestedAt', 'ASC');

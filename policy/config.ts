@@ -22,6 +22,37 @@ export interface OidcIssuer {
   principalClaim: string;
 }
 
+/**
+ * The approver page (api/ui): its sessions, the proxies whose X-Forwarded-Proto it believes,
+ * and an OIDC provider people sign in with (authorization code + PKCE), under `auth.ui`.
+ */
+export interface UiSettings {
+  /** A session unused this long ends (`auth.ui.sessionIdle`, default 30m). */
+  sessionIdleMs: number;
+  /** A session ends this long after sign-in, however used (`auth.ui.sessionMaxAge`, default 12h). */
+  sessionMaxAgeMs: number;
+  /** Peer addresses whose X-Forwarded-Proto says whether the browser used TLS (`auth.ui.trustedProxies`). */
+  trustedProxies: string[];
+  oidc?: UiOidcProvider;
+}
+
+export interface UiOidcProvider {
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  /** Each taken from the issuer's discovery document when not given. */
+  authorizationEndpoint?: string;
+  tokenEndpoint?: string;
+  jwksUrl?: string;
+  /** Which claim of the id_token names the principal (matched against principals' `subjects`). */
+  principalClaim: string;
+  scopes: string[];
+  /** The callback URL registered with the provider; default the page's own /ui/oidc/callback. */
+  redirectUrl?: string;
+  /** The sign-in button's words. */
+  label: string;
+}
+
 export interface GitSettings {
   repo?: string;
   tagFormat: string;
@@ -40,6 +71,8 @@ export interface Policy {
   services: KnownNames;
   git: GitSettings;
   oidc: OidcIssuer[];
+  /** The approver page's sessions and sign-in (`auth.ui`). */
+  ui: UiSettings;
   /** sha256 of the file's bytes, fixed into every request's rule. */
   hash: string;
 }
@@ -232,10 +265,12 @@ export function validatePolicy(
   }
 
   const oidc: OidcIssuer[] = [];
+  let ui = uiSettings(check, undefined);
   if (root.auth !== undefined) {
     const auth = check.object('auth', root.auth);
     if (auth) {
-      check.keys('auth', auth, ['oidc']);
+      check.keys('auth', auth, ['oidc', 'ui']);
+      ui = uiSettings(check, auth.ui);
       const list = auth.oidc === undefined ? [] : auth.oidc;
       if (!Array.isArray(list)) check.fail('auth.oidc', 'must be a list of issuers');
       (Array.isArray(list) ? list : []).forEach((value, index) => {
@@ -253,7 +288,47 @@ export function validatePolicy(
   }
 
   if (check.problems.length > 0) throw new PolicyError(check.problems);
-  return { tiers, deployers, rules, environments, services, git, oidc, hash };
+  return { tiers, deployers, rules, environments, services, git, oidc, ui, hash };
+}
+
+const HTTP_URL = /^https?:\/\/[^\s]+$/;
+
+/** `auth.ui`: every key optional; an OIDC provider needs at least its issuer and client id. */
+function uiSettings(check: Checker, raw: unknown): UiSettings {
+  const ui: UiSettings = { sessionIdleMs: 30 * 60_000, sessionMaxAgeMs: 12 * 3_600_000, trustedProxies: [] };
+  if (raw === undefined) return ui;
+  const section = check.object('auth.ui', raw);
+  if (!section) return ui;
+  check.keys('auth.ui', section, ['sessionIdle', 'sessionMaxAge', 'trustedProxies', 'oidc']);
+  if (section.sessionIdle !== undefined) ui.sessionIdleMs = check.duration('auth.ui.sessionIdle', section.sessionIdle) ?? ui.sessionIdleMs;
+  if (section.sessionMaxAge !== undefined) ui.sessionMaxAgeMs = check.duration('auth.ui.sessionMaxAge', section.sessionMaxAge) ?? ui.sessionMaxAgeMs;
+  if (ui.sessionIdleMs > ui.sessionMaxAgeMs) check.fail('auth.ui.sessionIdle', 'must not be longer than auth.ui.sessionMaxAge');
+  ui.trustedProxies = check.strings('auth.ui.trustedProxies', section.trustedProxies) ?? [];
+  if (section.oidc !== undefined) {
+    const key = 'auth.ui.oidc';
+    const entry = check.object(key, section.oidc);
+    if (entry) {
+      const urls = ['authorizationEndpoint', 'tokenEndpoint', 'jwksUrl', 'redirectUrl'] as const;
+      check.keys(key, entry, ['issuer', 'clientId', 'clientSecret', ...urls, 'principalClaim', 'scopes', 'label']);
+      const issuer = check.string(`${key}.issuer`, entry.issuer);
+      const clientId = check.string(`${key}.clientId`, entry.clientId);
+      if (issuer && !HTTP_URL.test(issuer)) check.fail(`${key}.issuer`, `must be an http(s) URL, got ${JSON.stringify(issuer)}`);
+      const provider: Partial<UiOidcProvider> = { issuer, clientId };
+      if (entry.clientSecret !== undefined) provider.clientSecret = check.string(`${key}.clientSecret`, entry.clientSecret);
+      for (const name of urls) {
+        if (entry[name] === undefined) continue;
+        const value = check.string(`${key}.${name}`, entry[name]);
+        if (value && !HTTP_URL.test(value)) check.fail(`${key}.${name}`, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+        provider[name] = value;
+      }
+      provider.principalClaim = entry.principalClaim === undefined ? 'sub' : check.string(`${key}.principalClaim`, entry.principalClaim);
+      const scopes = check.strings(`${key}.scopes`, entry.scopes) ?? [];
+      provider.scopes = scopes.includes('openid') ? scopes : ['openid', ...scopes];
+      provider.label = entry.label === undefined ? 'Sign in with single sign-on' : check.string(`${key}.label`, entry.label);
+      if (issuer && clientId && provider.principalClaim && provider.label) ui.oidc = provider as UiOidcProvider;
+    }
+  }
+  return ui;
 }
 
 /**

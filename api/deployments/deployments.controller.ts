@@ -5,7 +5,7 @@ import { type AnswerKind, REFUSAL_REASONS } from '../../policy/types';
 import { type Actor, CurrentActor, Roles } from '../auth/actor';
 import { ApprovalDto, CancelDto, CreateDeploymentDto, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
 import { Answer, AUTHENTICATED_PROBLEMS, Problems } from '../dto/responses';
-import { REFUSAL_STATUS } from '../problem';
+import { badRequest, REFUSAL_STATUS } from '../problem';
 import { ValidBody, ValidQuery } from '../validation';
 import { DeploymentsService } from './deployments.service';
 import { AnswerToGate } from './refused-input';
@@ -68,11 +68,20 @@ export class DeploymentsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List deployments, newest first' })
+  @ApiOperation({
+    summary: 'List deployments, newest first',
+    description: '`waitingFor=me` lists only the PENDING deployments the caller may approve now (an empty page for a principal without the approver role).',
+  })
   @Answer(200, 'a page', 'DeploymentPage')
-  @Problems({ ...AUTHENTICATED_PROBLEMS, 400: 'a filter is not one of its documented values', 422: 'before is not the `next` cursor of an earlier page' })
+  @Problems({ ...AUTHENTICATED_PROBLEMS, 400: 'a filter is not one of its documented values, or waitingFor is combined with status, overridden or reviewOverdue', 422: 'before is not the `next` cursor of an earlier page' })
   async list(@CurrentActor() actor: Actor, @ValidQuery() query: ListDeploymentsQuery) {
-    const { service, environment, status, overridden, reviewOverdue, limit, before } = query;
+    const { service, environment, status, overridden, reviewOverdue, limit, before, waitingFor } = query;
+    if (waitingFor === 'me') {
+      if (status !== undefined || overridden !== undefined || reviewOverdue !== undefined) {
+        throw badRequest('waitingFor=me lists PENDING deployments only; drop status, overridden and reviewOverdue, or drop waitingFor');
+      }
+      return this.deployments.waitingFor(actor, { service, environment, limit: limit!, before });
+    }
     return this.deployments.list(actor, { service, environment, status, overridden, reviewOverdue, limit: limit!, before });
   }
 

@@ -17,6 +17,7 @@ import {
   type DeploymentView,
 } from '../../policy/types';
 import { pendingView } from '../../policy/view';
+import { waitingFor } from '../../policy/waiting';
 import type { PolicyHolder } from '../../settings/policy-file';
 import { type Actor, asPerson } from '../auth/actor';
 import { AuditService } from '../audit/audit.service';
@@ -28,6 +29,8 @@ import type { CreateDeploymentDto } from '../dto/requests';
 import { type AnswerInput, GateClient } from './gate-client';
 
 const LIST_LIMIT = 200;
+/** How many PENDING rows `waitingFor` reads at a time. */
+const WAITING_BATCH = 200;
 
 /**
  * Where a view came from: `workflow` is the live gate, `final` the index's copy of a closed
@@ -196,6 +199,42 @@ export class DeploymentsService {
       limit: Math.min(filter.limit, LIST_LIMIT),
     });
     return { deployments: rows.map((row) => row.view), next: more ? encodeCursor(more.requestedAt, more.id) : null };
+  }
+
+  /**
+   * The PENDING deployments this principal may approve now and whose quorum their approval
+   * would move (policy/waiting.ts decides, row by row), newest first, paged like `list`. The
+   * index's copy of each is what is judged: an approval the gate has counted but the index not
+   * yet seen can leave a deployment in the list a moment longer, never hide one.
+   */
+  async waitingFor(
+    actor: Actor,
+    page: { service?: string; environment?: string; limit: number; before?: string },
+  ): Promise<{ deployments: DeploymentView[]; next: string | null }> {
+    const limit = Math.min(page.limit, LIST_LIMIT);
+    if (!actor.roles.includes('approver')) return { deployments: [], next: null };
+    const policy = this.policy.current();
+    const service = page.service ? (configuredSpelling(page.service, policy.services.names) ?? page.service) : undefined;
+    const environment = page.environment ? (configuredSpelling(page.environment, policy.environments.names) ?? page.environment) : undefined;
+    const person = asPerson(actor);
+    const now = Date.now();
+    const found: Array<{ view: DeploymentView; requestedAt: Date; id: string }> = [];
+    let before = page.before ? decodeCursor(page.before) : undefined;
+    // Pending deployments are few; read them in batches until the page (and one more) is found.
+    for (;;) {
+      const batch = await this.index.pendingBatch({ service, environment, before, limit: WAITING_BATCH });
+      for (const row of batch) {
+        if (!row.request) continue;
+        if (waitingFor(row.request, row.view, person, actor.roles, now).waiting) found.push({ view: row.view, requestedAt: row.requestedAt, id: row.id });
+        if (found.length > limit) break;
+      }
+      if (found.length > limit || batch.length < WAITING_BATCH) break;
+      const last = batch[batch.length - 1];
+      before = { at: new Date(last.requestedAt).toISOString(), id: last.id };
+    }
+    const rows = found.slice(0, limit);
+    const last = rows[rows.length - 1];
+    return { deployments: rows.map((row) => row.view), next: found.length > limit && last ? encodeCursor(last.requestedAt, last.id) : null };
   }
 
   async approve(actor: Actor, id: string, digest: string, comment?: string): Promise<DeploymentView> {

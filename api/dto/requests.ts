@@ -161,6 +161,13 @@ const isoTime = (description: string) => ({ type: 'string', description: `${desc
     before: { type: 'string', description: 'the `next` cursor of the previous page' },
     overridden: flag('true or false (true: only break-glass deployments)'),
     reviewOverdue: flag('true or false (true: overrides whose retrospective review is overdue)'),
+    waitingFor: {
+      type: 'string',
+      enum: ['me'],
+      description: '`me`: only PENDING deployments the authenticated principal may approve now and whose quorum their approval would move ' +
+        '(an approver, eligible under the tier, not an author or the requester, not already approved by them; once enough people approved, ' +
+        'only members of a still-missing required group). Combines with service, environment, limit and before; not with status, overridden or reviewOverdue.',
+    },
   },
 })
 export class ListDeploymentsQuery {
@@ -171,6 +178,7 @@ export class ListDeploymentsQuery {
   before?: string;
   overridden?: boolean;
   reviewOverdue?: boolean;
+  waitingFor?: 'me';
 }
 
 @QuerySchema('ListAudit', {

@@ -82,8 +82,9 @@ function servedRoutes(): string[] {
   for (const layer of stack) {
     if (!layer.route) continue;
     const template = String(layer.route.path).replace(/:(\w+)/g, '{$1}');
-    // Swagger's own pages, and the catch-all that answers 404 for every unknown path.
-    if (template.startsWith('/docs') || template.includes('*')) continue;
+    // Swagger's own pages, the approver page's HTML (api/ui, tested by test/e2e/approver-page*.test.ts),
+    // and the catch-all that answers 404 for every unknown path.
+    if (template.startsWith('/docs') || template === '/ui' || template.startsWith('/ui/') || template.includes('*')) continue;
     for (const method of Object.keys(layer.route.methods)) {
       if (method !== '_all') routes.add(`${method.toUpperCase()} ${template}`);
     }

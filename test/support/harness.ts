@@ -59,6 +59,8 @@ export interface HarnessOptions {
   workerDatabaseVia?: string;
   /** The task queue (default: a fresh one); a worker run as its own process polls the default. */
   taskQueue?: string;
+  /** The Temporal UI's URL, as TEMPORAL_UI_URL gives it to the API (links on the approver page). */
+  temporalUiUrl?: string;
 }
 
 export interface Harness {
@@ -121,7 +123,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       host: '127.0.0.1',
       adminToken,
       logLevel: 'error',
-      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000 },
+      options: { namespace: 'default', taskQueue, temporalUiUrl: options.temporalUiUrl, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000 },
     });
   let api = await startApi();
   apiPort = Number(new URL(api.url).port);

@@ -1,0 +1,65 @@
+import { waitingFor, type WaitingState } from '../../policy/waiting';
+import type { Approval, DeploymentRequest, Person, TierRule } from '../../policy/types';
+
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+const REQUESTED_AT = '2030-01-01T00:00:00.000Z';
+const EXPIRES_AT = '2030-01-02T00:00:00.000Z';
+const NOW = Date.parse('2030-01-01T12:00:00.000Z');
+
+function person(id: string, groups: string[] = [], identities: string[] = [`login:${id}`]): Person {
+  return { id, identities, groups };
+}
+
+function request(rule: Partial<TierRule> = {}): DeploymentRequest {
+  return {
+    id: 'dep-1',
+    service: 'pay-api',
+    environment: 'production',
+    artifact: { name: 'pay-api', digest: DIGEST },
+    change: { commit: 'c0ffee', authors: ['alice@example.com'] },
+    requester: person('pipeline-ci', [], ['subject:ci']),
+    excluded: { principalIds: ['alice'], identities: ['email:alice@example.com', 'login:alice'] },
+    rule: { tier: 'high', approvals: 2, requiredGroups: [], eligibleGroups: [], expiresAfterMs: 86_400_000, ...rule, deployer: 'log', policyHash: 'h', ruleIndex: 0 },
+    requestedAt: REQUESTED_AT,
+    expiresAt: EXPIRES_AT,
+  };
+}
+
+const approval = (approver: string, groups: string[] = []): Approval => ({ approver, at: REQUESTED_AT, digest: DIGEST, groups });
+const state = (approvals: Approval[] = [], status: WaitingState['status'] = 'PENDING'): WaitingState => ({ status, approvals });
+const APPROVER = ['approver'];
+
+const bob = person('bob', ['dev']);
+const carol = person('carol', ['security']);
+const dave = person('dave', ['sre']);
+
+describe('waitingFor: is this deployment waiting for this person?', () => {
+  it.each<[string, DeploymentRequest, WaitingState, Person, string[], number, string]>([
+    ['an approver, nothing approved yet', request(), state(), bob, APPROVER, NOW, 'WAITING'],
+    ['one of two approvals given by someone else', request(), state([approval('erin')]), bob, APPROVER, NOW, 'WAITING'],
+    ['a principal without the approver role (a pipeline)', request(), state(), bob, ['pipeline'], NOW, 'NOT_APPROVER'],
+    ['an admin who is not an approver', request(), state(), bob, ['admin'], NOW, 'NOT_APPROVER'],
+    ['an approver who is also admin', request(), state(), bob, ['admin', 'approver'], NOW, 'WAITING'],
+    ['APPROVED already', request(), state([], 'APPROVED'), bob, APPROVER, NOW, 'NOT_PENDING'],
+    ['DEPLOYED', request(), state([], 'DEPLOYED'), bob, APPROVER, NOW, 'NOT_PENDING'],
+    ['REJECTED', request(), state([], 'REJECTED'), bob, APPROVER, NOW, 'NOT_PENDING'],
+    ['past expiresAt though still PENDING in the index', request(), state(), bob, APPROVER, Date.parse(EXPIRES_AT), 'EXPIRED'],
+    ['the author by principal id', request(), state(), person('alice'), APPROVER, NOW, 'AUTHOR'],
+    ['the author under another account with her email', request(), state(), person('alice-2', [], ['email:alice@example.com']), APPROVER, NOW, 'AUTHOR'],
+    ['the author by login', request(), state(), person('al', [], ['login:alice']), APPROVER, NOW, 'AUTHOR'],
+    ['the requesting principal', request(), state(), person('pipeline-ci'), APPROVER, NOW, 'REQUESTER'],
+    ['not in eligibleGroups', request({ eligibleGroups: ['sre'] }), state(), bob, APPROVER, NOW, 'NOT_ELIGIBLE'],
+    ['in eligibleGroups', request({ eligibleGroups: ['sre'] }), state(), dave, APPROVER, NOW, 'WAITING'],
+    ['no group at all, eligibleGroups set', request({ eligibleGroups: ['sre'] }), state(), person('x'), APPROVER, NOW, 'NOT_ELIGIBLE'],
+    ['already approved by them', request(), state([approval('bob', ['dev'])]), bob, APPROVER, NOW, 'ALREADY_APPROVED'],
+    ['requiredGroups missing, count not yet met: anyone counts', request({ requiredGroups: ['security'] }), state([approval('erin')]), bob, APPROVER, NOW, 'WAITING'],
+    ['count met, security missing: a non-member is not needed', request({ requiredGroups: ['security'] }), state([approval('erin'), approval('frank')]), bob, APPROVER, NOW, 'NOT_NEEDED'],
+    ['count met, security missing: a security member is', request({ requiredGroups: ['security'] }), state([approval('erin'), approval('frank')]), carol, APPROVER, NOW, 'WAITING'],
+    ['count met, security covered: nothing more needed (quorum reached)', request({ requiredGroups: ['security'] }), state([approval('erin'), approval('carol2', ['security'])]), carol, APPROVER, NOW, 'NOT_NEEDED'],
+    ['two required groups, one covered, member of the other', request({ approvals: 1, requiredGroups: ['security', 'sre'] }), state([approval('carol2', ['security'])]), dave, APPROVER, NOW, 'WAITING'],
+    ['two required groups, one covered, member of the covered one only', request({ approvals: 1, requiredGroups: ['security', 'sre'] }), state([approval('carol2', ['security'])]), carol, APPROVER, NOW, 'NOT_NEEDED'],
+  ])('%s', (_title, req, gateState, who, roles, now, expected) => {
+    const verdict = waitingFor(req, gateState, who, roles, now);
+    expect(verdict.waiting ? 'WAITING' : verdict.why).toBe(expected);
+  });
+});
