@@ -145,10 +145,14 @@ export function deploymentPage(chrome: Chrome, view: DeploymentView, options: De
   const decision = view.decision
     ? html`<dt>Decision</dt><dd>${statusWords(view.decision.status)}${view.decision.by ? html` by ${view.decision.by}` : ''} at ${utc(view.decision.at)}: ${view.decision.reason}</dd>`
     : '';
-  const answers = canAnswer
-    ? html`<h2 id="answer">Your answer</h2>
-<div class="answers">
-<form class="card" method="post" action="/ui/deployments/${segment(view.id)}/approve" aria-labelledby="approve-title">
+  // One approval per person: who has given theirs is told so instead of offered a second.
+  const mine = view.approvals.find((approval) => approval.approver === actor.id);
+  const approveForm = mine
+    ? html`<section class="card" aria-labelledby="approve-title">
+  <h3 id="approve-title">Approve</h3>
+  <p>You approved <code>${mine.digest}</code> at ${utc(mine.at)}. It counts once; it still needs ${missingWords(view)}.</p>
+</section>`
+    : html`<form class="card" method="post" action="/ui/deployments/${segment(view.id)}/approve" aria-labelledby="approve-title">
   <h3 id="approve-title">Approve</h3>
   <input type="hidden" name="csrf" value="${options.csrf}">
   <label for="digest">Digest of the artifact you reviewed</label>
@@ -157,7 +161,11 @@ export function deploymentPage(chrome: Chrome, view: DeploymentView, options: De
   <label for="approve-comment">Comment (optional)</label>
   <textarea id="approve-comment" name="comment" maxlength="4000">${options.typed?.comment ?? ''}</textarea>
   <button type="submit">Approve</button>
-</form>
+</form>`;
+  const answers = canAnswer
+    ? html`<h2 id="answer">Your answer</h2>
+<div class="answers">
+${approveForm}
 <form class="card" method="post" action="/ui/deployments/${segment(view.id)}/reject" aria-labelledby="reject-title">
   <h3 id="reject-title">Reject</h3>
   <input type="hidden" name="csrf" value="${options.csrf}">
