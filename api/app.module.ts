@@ -25,6 +25,8 @@ import { PrincipalsService } from './principals/principals.service';
 import { ProblemFilter } from './problem';
 import { SchemaValidationPipe } from './validation';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from './tokens';
+import { SlackController } from './integrations/slack.controller';
+import { SlackService } from './integrations/slack.service';
 import { GitWebhooksController } from './webhooks/git-webhooks.controller';
 import { GitWebhooksService } from './webhooks/git-webhooks.service';
 
@@ -46,7 +48,7 @@ export class AppModule {
       module: AppModule,
       // Request lines come from pino-http in api/server.ts, ahead of every other middleware.
       imports: [LoggerModule.forRoot({ pinoHttp: deps.logger ? { logger: deps.logger } : {}, useExisting: true })],
-      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController],
+      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, SlackController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
         { provide: TEMPORAL_CLIENT, useValue: deps.temporal },
@@ -66,6 +68,7 @@ export class AppModule {
         GateClient,
         DeploymentsService,
         GitWebhooksService,
+        SlackService,
         Metrics,
       ],
     };

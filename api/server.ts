@@ -16,6 +16,8 @@ import { openApiDocument } from './openapi';
 import { PrincipalsService } from './principals/principals.service';
 import { Problem, sendProblem, toProblem } from './problem';
 
+const SLACK_INTERACTIONS = '/v1/integrations/slack/interactions';
+
 export interface ApiServer {
   app: INestApplication;
   url: string;
@@ -41,7 +43,15 @@ export async function createApiServer(
     res.on('finish', () => metrics.countRequest(req.method, (req.route?.path as string | undefined) ?? 'unmatched', res.statusCode));
     next();
   });
+  // Slack sends interactions as a form, signed over the exact bytes: kept raw, parsed by the route.
+  app.use(SLACK_INTERACTIONS, express.raw({ type: () => true, limit: '1mb' }), (req: Request, _res: Response, next: NextFunction) => {
+    (req as AuthenticatedRequest).rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    (req as { slackForm?: boolean }).slackForm = true;
+    req.body = undefined;
+    next();
+  });
   app.use((req: Request, res: Response, next: NextFunction) => {
+    if ((req as { slackForm?: boolean }).slackForm) return next();
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is(['application/json', 'application/*+json'])) {
       return sendProblem(res, new Problem(415, 'unsupported-media-type',

@@ -59,6 +59,8 @@ export interface HarnessOptions {
   workerDatabaseVia?: string;
   /** The task queue (default: a fresh one); a worker run as its own process polls the default. */
   taskQueue?: string;
+  /** The base of links in notifications (COUNTERSIGN_PUBLIC_URL); default the API's URL. */
+  publicBaseUrl?: string;
 }
 
 export interface Harness {
@@ -140,6 +142,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE,
       dataDir: dir,
       evidenceKey,
+      publicBaseUrl: options.publicBaseUrl ?? api.url,
     });
     worker = created.worker;
     workerConnection = created.connection;
