@@ -116,9 +116,8 @@ export function createNotifyActivities({ dataSource, policy, publicBaseUrl }: No
     try {
       await transport.sendMail({
         from: spec.from,
-        // Each approver gets the message without seeing the others' addresses.
-        to: spec.from,
-        bcc: to,
+        // Everyone asked sees who else was: the approvers of one request answer it together.
+        to,
         subject: emailSubject(input.event, input.deployment),
         text: emailText(f, input.event),
         html: emailHtml(f, input.event),
