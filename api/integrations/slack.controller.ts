@@ -1,7 +1,7 @@
 import { Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiConsumes, ApiHeader, ApiOperation } from '@nestjs/swagger';
 import { type AuthenticatedRequest, Public } from '../auth/actor';
-import { Problems } from '../dto/responses';
+import { Answer, Problems } from '../dto/responses';
 import { SlackService } from './slack.service';
 
 /** Slack interactivity. Public to the bearer-token guard: Slack's request signature authenticates it. */
@@ -24,6 +24,7 @@ export class SlackController {
       'The route answers 200 at once; the outcome reaches Slack through the interaction\'s `response_url`: the message updated, or ' +
       'a note only the clicker sees saying why the gate refused.',
   })
+  @Answer(200, 'received: the outcome reaches Slack through the interaction\'s response_url')
   @ApiHeader({ name: 'X-Slack-Request-Timestamp', required: true, description: 'seconds since the epoch; within 5 minutes of now' })
   @ApiHeader({ name: 'X-Slack-Signature', required: true, description: 'v0=<hex HMAC-SHA256>' })
   @Problems({
