@@ -388,6 +388,59 @@ describe('Slack', () => {
   });
 });
 
+describe('Slack: identities and hostile input', () => {
+  it('one Slack user names one principal: a second claim, in any case, is refused 409 naming the holder', async () => {
+    const taken = await cast.http.request('PATCH', '/v1/principals/erin', { token: cast.admin, body: { slack: ['ubob0001'] } });
+    expect(taken.status).toBe(409);
+    expect(taken.body.detail).toContain('Slack user ubob0001 already belongs to principal bob');
+    const bob = await cast.http.get('/v1/principals/bob', cast.admin);
+    expect(bob.body.slack).toEqual(['UBOB0001']);
+    const malformed = await cast.http.request('PATCH', '/v1/principals/erin', { token: cast.admin, body: { slack: ['<@UBOB0001>'] } });
+    expect(malformed.status).toBe(422);
+  });
+
+  it('a signed body that is not a Slack form, or whose payload is not a sane JSON object, is answered 400', async () => {
+    const send = (body: string) => {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      return cast.http.request('POST', '/v1/integrations/slack/interactions', {
+        raw: body,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-slack-request-timestamp': timestamp,
+          'x-slack-signature': `v0=${createHmac('sha256', SLACK_SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`,
+        },
+      });
+    };
+    for (const body of [
+      'token=x&user=y',
+      `payload=${encodeURIComponent('{not json')}`,
+      `payload=${encodeURIComponent('[1,2]')}`,
+      `payload=${encodeURIComponent(`${'['.repeat(100)}${']'.repeat(100)}`)}`,
+      `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', user: { id: 'U\u0000' } }))}`,
+    ]) {
+      const answer = await send(body);
+      expect([body.slice(0, 40), answer.status]).toEqual([body.slice(0, 40), 400]);
+      expect(answer.contentType).toContain('application/problem+json');
+    }
+    // Too big to be Slack's: refused before any parsing.
+    expect((await send(`payload=${'x'.repeat(1_100_000)}`)).status).toBe(413);
+  });
+
+  it('the same approval clicked 20 times at once counts once', async () => {
+    const { body, deployment } = await request({ environment: 'production' });
+    const clicks = Array.from({ length: 20 }, () => click('UBOB0001', 'approve', deployment.id, body.artifact.digest));
+    const answers = await Promise.all(clicks.map((c) => signedInteraction(c.payload)));
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+    await eventually(async () => clicks.flatMap((c) => c.responses()), (found) => found.length === 20, 60_000);
+    const view = (await cast.http.get(`/v1/deployments/${deployment.id}`, cast.admin)).body;
+    expect(view.status).toBe('PENDING');
+    expect(view.approvals.map((approval: { approver: string }) => approval.approver)).toEqual(['bob']);
+    const told = clicks.flatMap((c) => c.responses());
+    expect(told.filter((r) => r.replace_original === true)).toHaveLength(1);
+    expect(told.filter((r) => r.replace_original === false).every((r) => /already approved|refused/.test(r.text))).toBe(true);
+  });
+});
+
 describe('reminders and escalation', () => {
   it('reminds the approvers who have not approved, escalates once to escalateTo, never to an author; one message per event across a worker restart', async () => {
     const { body, deployment } = await request({ service: 'timed-web', environment: 'staging' });
