@@ -31,6 +31,7 @@ export class SlackController {
     400: 'no payload= field, or it is not a JSON object',
     401: 'the signature does not match, or the timestamp is missing or more than 5 minutes off (audited)',
     404: 'no slack channel with a signingSecret is configured',
+    429: 'too many failed authentications from this client',
   })
   async interactions(@Req() req: AuthenticatedRequest): Promise<void> {
     await this.slack.handle({

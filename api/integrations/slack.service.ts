@@ -22,6 +22,7 @@ import type { DeploymentView } from '../../policy/types';
 import type { PolicyHolder } from '../../settings/policy-file';
 import { actorOf } from '../auth/auth.service';
 import { AuditService } from '../audit/audit.service';
+import { AuthFailures } from '../auth/rate-limit';
 import { DeploymentsService } from '../deployments/deployments.service';
 import { inspectJson } from '../input-guard';
 import { badRequest, notFound, Problem } from '../problem';
@@ -82,6 +83,7 @@ export class SlackService {
     @Inject(API_OPTIONS) private readonly options: ApiOptions,
     private readonly deployments: DeploymentsService,
     private readonly audit: AuditService,
+    private readonly failures: AuthFailures,
   ) {}
 
   private secrets(): string[] {
@@ -113,7 +115,10 @@ export class SlackService {
   private async verify(req: SlackRequest, secrets: string[]): Promise<void> {
     const timestamp = header(req.headers, 'x-slack-request-timestamp');
     const signature = header(req.headers, 'x-slack-signature');
+    // Guessed signatures count against the same per-client budget as tokens and webhook secrets.
+    this.failures.assertMayTry(req.client, 'Slack signature');
     const refuse = async (reason: string) => {
+      this.failures.record(req.client);
       await this.audit.record({ type: 'auth.refused', actor: `client:${req.client}`, outcome: 'refused', reason, data: { path: '/v1/integrations/slack/interactions', via: 'slack' } });
       return new Problem(401, 'unauthorized', `${reason}; Slack signs each request with the app's signing secret (notify.channels.<slack>.signingSecret)`);
     };
