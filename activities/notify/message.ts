@@ -171,7 +171,7 @@ export function slackMessage(f: Facts, view: DeploymentView, note?: string): Sla
         value: view.id,
         confirm: {
           title: { type: 'plain_text', text: 'Reject this deployment?' },
-          text: { type: 'mrkdwn', text: 'It is recorded as "rejected from Slack"; to give a reason, reject on the Countersign page.' },
+          text: { type: 'mrkdwn', text: 'Nothing is deployed once it is rejected.' },
           confirm: { type: 'plain_text', text: 'Reject' },
           deny: { type: 'plain_text', text: 'Cancel' },
         },

@@ -20,7 +20,8 @@ export class SlackController {
       '`X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{X-Slack-Request-Timestamp}:{raw body}">` using the signing secret of a ' +
       '`slack` channel in `notify.channels`; the timestamp must be within 5 minutes. The Slack user must be claimed by a principal ' +
       '(`slack: ["U…"]`) with the approver role. **Approve** confirms the digest the message shows (the button carries it) and goes ' +
-      'through every check of `POST /v1/deployments/{id}/approvals`; **Reject** records the reason "rejected from Slack". ' +
+      'through every check of `POST /v1/deployments/{id}/approvals`; **Reject** opens a dialog asking why (with a bot token; its signed ' +
+      '`view_submission` rejects with that reason), or without a bot token records the reason "rejected from Slack". ' +
       'The route answers 200 at once; the outcome reaches Slack through the interaction\'s `response_url`: the message updated, or ' +
       'a note only the clicker sees saying why the gate refused.',
   })

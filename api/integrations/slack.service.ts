@@ -24,13 +24,13 @@ import { actorOf } from '../auth/auth.service';
 import { AuditService } from '../audit/audit.service';
 import { AuthFailures } from '../auth/rate-limit';
 import { DeploymentsService } from '../deployments/deployments.service';
-import { inspectJson } from '../input-guard';
+import { badCharacter, inspectJson } from '../input-guard';
 import { badRequest, notFound, Problem } from '../problem';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, POLICY } from '../tokens';
 
 /** Slack's replay window: a request signed more than five minutes ago (or ahead) is refused. */
 export const SLACK_MAX_AGE_SECONDS = 5 * 60;
-/** What a rejection from Slack records as its reason (the page asks for one; a button cannot). */
+/** What a rejection from Slack records as its reason when no dialog can ask for one (no bot token). */
 export const SLACK_REJECT_COMMENT = 'rejected from Slack';
 
 const DEPLOYMENT_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -53,6 +53,21 @@ interface SlackPayload {
   user?: { id?: unknown };
   actions?: SlackAction[];
   response_url?: unknown;
+  trigger_id?: unknown;
+  view?: {
+    callback_id?: unknown;
+    private_metadata?: unknown;
+    state?: { values?: { reason?: { reason?: { value?: unknown } } } };
+  };
+}
+
+type SlackApp = Extract<NotifyChannelSpec, { type: 'slack' }>;
+
+/** The dialog that asks a rejecting approver why. */
+const REJECT_VIEW = 'countersign.reject.reason';
+
+function responseUrlOf(payload: SlackPayload): string | undefined {
+  return typeof payload.response_url === 'string' && /^https?:\/\/\S+$/.test(payload.response_url) ? payload.response_url : undefined;
 }
 
 const header = (headers: SlackRequest['headers'], name: string): string | undefined => {
@@ -86,33 +101,106 @@ export class SlackService {
     private readonly failures: AuthFailures,
   ) {}
 
-  private secrets(): string[] {
+  private apps(): SlackApp[] {
     return Object.values(this.policy.current().notify.channels)
-      .filter((spec): spec is Extract<NotifyChannelSpec, { type: 'slack' }> => spec.type === 'slack')
-      .map((spec) => spec.signingSecret)
-      .filter((secret): secret is string => Boolean(secret));
+      .filter((spec): spec is SlackApp => spec.type === 'slack' && Boolean(spec.signingSecret));
   }
 
   /** Checks the signature, answers at once, and works the click out behind the answer. */
   async handle(req: SlackRequest): Promise<void> {
-    const secrets = this.secrets();
-    if (secrets.length === 0) {
+    const apps = this.apps();
+    if (apps.length === 0) {
       throw notFound('Slack interactivity is not configured: give a slack channel of notify.channels a signingSecret');
     }
-    await this.verify(req, secrets);
+    const app = await this.verify(req, apps);
     const payload = this.parse(req.rawBody!);
+    if (payload.type === 'view_submission' && payload.view?.callback_id === REJECT_VIEW) {
+      this.behind('reject', this.submitted(payload, req.baseUrl));
+      return;
+    }
     const action = Array.isArray(payload.actions) ? payload.actions[0] : undefined;
     const actionId = typeof action?.action_id === 'string' ? action.action_id : '';
     const [kind, id] = actionId.split(':', 2);
     if (payload.type !== 'block_actions' || (kind !== SLACK_APPROVE && kind !== SLACK_REJECT)) return; // e.g. "Open in Countersign"
-    const work = this.answer(payload, kind, id ?? '', action?.value, req.baseUrl).catch((err: unknown) => {
-      this.logger.error(`Slack answer to ${id} failed: ${(err as Error).message}`);
-    });
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    if (kind === SLACK_REJECT && app.botToken && typeof payload.trigger_id === 'string') {
+      // A reason is asked for in a dialog (the trigger lasts 3 seconds: opened at once).
+      this.behind(id ?? '', this.askReason(app, payload, id ?? '', req.baseUrl));
+      return;
+    }
+    this.behind(id ?? '', this.answer(payload, kind, id ?? '', action?.value, req.baseUrl));
   }
 
-  private async verify(req: SlackRequest, secrets: string[]): Promise<void> {
+  /** Work done after Slack has its 200, kept track of and never thrown into the void. */
+  private behind(what: string, work: Promise<void>): void {
+    const tracked = work.catch((err: unknown) => {
+      this.logger.error(`Slack answer (${what}) failed: ${(err as Error).message}`);
+    });
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+  }
+
+  /** Opens the "Reject: why?" dialog; the response_url travels in it to report the outcome. */
+  private async askReason(app: SlackApp, payload: SlackPayload, id: string, baseUrl: string): Promise<void> {
+    const responseUrl = responseUrlOf(payload);
+    if (!DEPLOYMENT_ID.test(id)) return this.respond(responseUrl, { response_type: 'ephemeral', replace_original: false, text: 'This button names no deployment Countersign knows.' });
+    const view = {
+      type: 'modal',
+      callback_id: REJECT_VIEW,
+      private_metadata: JSON.stringify({ id, responseUrl: responseUrl ?? null }).slice(0, 3000),
+      title: { type: 'plain_text', text: 'Reject deployment' },
+      submit: { type: 'plain_text', text: 'Reject' },
+      close: { type: 'plain_text', text: 'Cancel' },
+      blocks: [
+        { type: 'section', text: { type: 'mrkdwn', text: `Nothing is deployed once you reject deployment \`${id}\`. The reason is recorded in the audit trail.` } },
+        {
+          type: 'input',
+          block_id: 'reason',
+          label: { type: 'plain_text', text: 'Why?' },
+          element: { type: 'plain_text_input', action_id: 'reason', multiline: true, min_length: 1, max_length: 4000 },
+        },
+      ],
+    };
+    try {
+      const response = await fetch(`${app.apiUrl}/views.open`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${app.botToken}` },
+        body: JSON.stringify({ trigger_id: payload.trigger_id, view }),
+        signal: AbortSignal.timeout(5_000),
+        redirect: 'error',
+      });
+      const answer = (await response.json().catch(() => ({}))) as { ok?: boolean; error?: string };
+      if (answer.ok) return;
+      this.logger.warn(`Slack views.open answered ${answer.error ?? response.status}`);
+    } catch (err) {
+      this.logger.warn(`Slack views.open could not be reached: ${(err as Error).message}`);
+    }
+    return this.respond(responseUrl, {
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: `Countersign could not open the dialog that asks for your reason; nothing was rejected. Reject on ${pageLink(this.options.publicBaseUrl ?? baseUrl, id)} instead.`,
+    });
+  }
+
+  /** The dialog's answer: the rejection with the reason given. */
+  private async submitted(payload: SlackPayload, baseUrl: string): Promise<void> {
+    let meta: { id?: unknown; responseUrl?: unknown } = {};
+    try {
+      meta = JSON.parse(typeof payload.view?.private_metadata === 'string' ? payload.view.private_metadata : '{}') as typeof meta;
+    } catch {
+      // not ours
+    }
+    const id = typeof meta.id === 'string' ? meta.id : '';
+    const responseUrl = typeof meta.responseUrl === 'string' ? meta.responseUrl : undefined;
+    const reason = payload.view?.state?.values?.reason?.reason?.value;
+    const text = typeof reason === 'string' ? reason.trim() : '';
+    const tell = (message: string) => this.respond(responseUrl, { response_type: 'ephemeral', replace_original: false, text: message });
+    if (!text) return tell('A rejection needs a reason; nothing was rejected.');
+    const bad = badCharacter(text);
+    if (bad) return tell(`The reason contains ${bad}; nothing was rejected.`);
+    return this.answer({ ...payload, response_url: responseUrl }, SLACK_REJECT, id, undefined, baseUrl, text.slice(0, 4000));
+  }
+
+  private async verify(req: SlackRequest, apps: SlackApp[]): Promise<SlackApp> {
     const timestamp = header(req.headers, 'x-slack-request-timestamp');
     const signature = header(req.headers, 'x-slack-signature');
     // Guessed signatures count against the same per-client budget as tokens and webhook secrets.
@@ -129,8 +217,10 @@ export class SlackService {
     if (!signature || !/^v0=[0-9a-f]{64}$/.test(signature)) throw await refuse('no valid X-Slack-Signature header');
     const body = req.rawBody ?? Buffer.alloc(0);
     // Every configured secret is tried, each compared in constant time.
-    const matches = secrets.map((secret) => sameSignature(slackSignature(secret, timestamp, body), signature));
-    if (!matches.includes(true)) throw await refuse('X-Slack-Signature does not match the signing secret');
+    const matches = apps.map((app) => sameSignature(slackSignature(app.signingSecret!, timestamp, body), signature));
+    const index = matches.indexOf(true);
+    if (index < 0) throw await refuse('X-Slack-Signature does not match the signing secret');
+    return apps[index];
   }
 
   private parse(raw: Buffer): SlackPayload {
@@ -149,8 +239,8 @@ export class SlackService {
     return payload as SlackPayload;
   }
 
-  private async answer(payload: SlackPayload, kind: string, id: string, value: unknown, baseUrl: string): Promise<void> {
-    const responseUrl = typeof payload.response_url === 'string' && /^https?:\/\/\S+$/.test(payload.response_url) ? payload.response_url : undefined;
+  private async answer(payload: SlackPayload, kind: string, id: string, value: unknown, baseUrl: string, reason?: string): Promise<void> {
+    const responseUrl = responseUrlOf(payload);
     const tell = (text: string) => this.respond(responseUrl, { response_type: 'ephemeral', replace_original: false, text });
     const userId = typeof payload.user?.id === 'string' ? payload.user.id : '';
     const key = slackUserKey(userId);
@@ -172,7 +262,7 @@ export class SlackService {
         const digest = typeof value === 'string' ? value : '';
         view = await this.deployments.approve(actor, id, digest, 'approved from Slack');
       } else {
-        view = await this.deployments.reject(actor, id, SLACK_REJECT_COMMENT);
+        view = await this.deployments.reject(actor, id, reason ?? SLACK_REJECT_COMMENT);
       }
     } catch (err) {
       if (err instanceof Problem) return tell(`Countersign refused your ${action}: ${slackEscape(err.detail)}`);
@@ -181,7 +271,7 @@ export class SlackService {
     const link = pageLink(this.options.publicBaseUrl ?? baseUrl, id);
     const note = kind === SLACK_APPROVE
       ? `Approved by ${principal.id} from Slack (digest ${view.artifact.digest})`
-      : `Rejected by ${principal.id} from Slack`;
+      : `Rejected by ${principal.id} from Slack${reason ? `: ${reason}` : ''}`;
     const message = slackMessage(facts(view.status === 'PENDING' ? 'requested' : 'decided', view, link), view, note);
     await this.respond(responseUrl, { replace_original: true, ...message });
   }

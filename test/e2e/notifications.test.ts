@@ -32,6 +32,8 @@ interface Received {
 const HOOK_SECRET = `hook-${randomBytes(8).toString('hex')}`;
 const SLACK_SIGNING_SECRET = `signing-${randomBytes(8).toString('hex')}`;
 const SLACK_BOT_TOKEN = `xoxb-${randomBytes(8).toString('hex')}`;
+/** A second Slack app with an incoming webhook only (no bot token, so no dialog). */
+const SLACK_SIGNING_SECRET_2 = `signing2-${randomBytes(8).toString('hex')}`;
 
 let smtp: SMTPServer;
 let smtpPort: number;
@@ -92,6 +94,7 @@ notify:
     mail: { type: email, smtp: "smtp://127.0.0.1:\${NOTIFY_SMTP_PORT}", from: "countersign@example.com" }
     hook: { type: webhook, url: "http://127.0.0.1:\${NOTIFY_HOOK_PORT}/events", secret: "\${NOTIFY_HOOK_SECRET}" }
     chat: { type: slack, botToken: "\${NOTIFY_SLACK_BOT_TOKEN}", channel: C0DEPLOYS, signingSecret: "\${NOTIFY_SLACK_SIGNING_SECRET}", apiUrl: "http://127.0.0.1:\${NOTIFY_SLACK_PORT}/api" }
+    webhookchat: { type: slack, webhookUrl: "http://127.0.0.1:\${NOTIFY_SLACK_PORT}/incoming", signingSecret: "\${NOTIFY_SLACK_SIGNING_SECRET_2}" }
     downmail: { type: email, smtp: "smtp://127.0.0.1:\${NOTIFY_DOWN_PORT}", from: "countersign@example.com" }
     downhook: { type: webhook, url: "http://127.0.0.1:\${NOTIFY_HOOK_PORT}/fail", secret: "\${NOTIFY_HOOK_SECRET}" }
 tiers:
@@ -140,6 +143,7 @@ beforeAll(async () => {
     if (req.headers.authorization !== `Bearer ${SLACK_BOT_TOKEN}`) return { status: 200, body: { ok: false, error: 'invalid_auth' } };
     if (req.path === '/api/chat.postMessage') return { status: 200, body: { ok: true, channel: 'C0DEPLOYS', ts: `${1_700_000_000 + ++slackTs}.000100` } };
     if (req.path === '/api/chat.update') return { status: 200, body: { ok: true, channel: req.json?.channel, ts: req.json?.ts } };
+    if (req.path === '/api/views.open') return { status: 200, body: { ok: true, view: { id: 'V0001' } } };
     return { status: 200, body: { ok: false, error: 'unknown_method' } };
   });
   slackPort = await listen(slackApi);
@@ -154,6 +158,7 @@ beforeAll(async () => {
       NOTIFY_SLACK_PORT: String(slackPort),
       NOTIFY_SLACK_BOT_TOKEN: SLACK_BOT_TOKEN,
       NOTIFY_SLACK_SIGNING_SECRET: SLACK_SIGNING_SECRET,
+      NOTIFY_SLACK_SIGNING_SECRET_2: SLACK_SIGNING_SECRET_2,
       NOTIFY_DOWN_PORT: String(await freePort()),
     },
   });
@@ -200,6 +205,7 @@ function signedInteraction(payload: unknown, options: { secret?: string; timesta
 }
 
 function click(user: string, action: 'approve' | 'reject', id: string, value: string) {
+  const trigger = `${randomBytes(4).toString('hex')}.1.2`;
   const responsePath = `/response/${randomBytes(6).toString('hex')}`;
   const payload = {
     type: 'block_actions',
@@ -209,10 +215,25 @@ function click(user: string, action: 'approve' | 'reject', id: string, value: st
     container: { type: 'message', message_ts: '1700000001.000100', channel_id: 'C0DEPLOYS' },
     channel: { id: 'C0DEPLOYS', name: 'deploys' },
     response_url: `http://127.0.0.1:${slackPort}${responsePath}`,
-    trigger_id: '1.2.3',
+    trigger_id: trigger,
     actions: [{ type: 'button', action_id: `countersign.${action}:${id}`, block_id: `countersign:${id}`, value, action_ts: '1700000002.000200' }],
   };
-  return { payload, responses: () => slackCalls.filter((call) => call.path === responsePath).map((call) => call.json) };
+  return {
+    payload,
+    trigger,
+    responses: () => slackCalls.filter((call) => call.path === responsePath).map((call) => call.json),
+    dialog: () => slackCalls.find((call) => call.path === '/api/views.open' && call.json?.trigger_id === trigger)?.json,
+  };
+}
+
+/** What Slack sends when the "Reject: why?" dialog is submitted. */
+function submission(user: string, view: any, reason: string) {
+  return {
+    type: 'view_submission',
+    user: { id: user, team_id: 'T0001' },
+    team: { id: 'T0001' },
+    view: { id: 'V0001', callback_id: view.callback_id, private_metadata: view.private_metadata, state: { values: { reason: { reason: { type: 'plain_text_input', value: reason } } } } },
+  };
 }
 
 describe('email', () => {
@@ -377,11 +398,35 @@ describe('Slack', () => {
     expect(trail.filter((event) => event.type === 'approval.refused').map((event) => event.reason).sort()).toEqual(['AUTHOR', 'DIGEST_MISMATCH', 'UNKNOWN_SLACK_USER']);
   });
 
-  it('a rejection clicked in Slack ends the request as REJECTED, "rejected from Slack"', async () => {
+  it('Reject asks why in a dialog (with a bot token), and the reason given ends the request as REJECTED', async () => {
     const { deployment } = await request({ environment: 'staging' });
-    const { payload, responses } = click('UCAROL001', 'reject', deployment.id, deployment.id);
-    expect((await signedInteraction(payload)).status).toBe(200);
+    const reject = click('UCAROL001', 'reject', deployment.id, deployment.id);
+    expect((await signedInteraction(reject.payload)).status).toBe(200);
+    const opened = await eventually(async () => reject.dialog(), (found) => found !== undefined, 30_000);
+    expect(opened.view.type).toBe('modal');
+    expect((await cast.http.get(`/v1/deployments/${deployment.id}`, cast.admin)).body.status).toBe('PENDING');
+    // An empty reason rejects nothing.
+    expect((await signedInteraction(submission('UCAROL001', opened.view, '   '))).status).toBe(200);
+    await eventually(async () => reject.responses(), (found) => found.length === 1, 30_000);
+    expect(reject.responses()[0].text).toContain('needs a reason');
+    expect((await cast.http.get(`/v1/deployments/${deployment.id}`, cast.admin)).body.status).toBe('PENDING');
+    // The dialog's answer is signed like any interaction: a forged one is refused.
+    expect((await signedInteraction(submission('UCAROL001', opened.view, 'forged'), { secret: 'nope' })).status).toBe(401);
+    expect((await signedInteraction(submission('UCAROL001', opened.view, 'the migration is not reviewed'))).status).toBe(200);
+    const rejected = await waitForStatus(cast.http, cast.admin, deployment.id, ['REJECTED']);
+    expect(rejected.decision).toMatchObject({ by: 'carol' });
+    expect(rejected.decision.reason).toContain('the migration is not reviewed');
+    const [, replaced] = await eventually(async () => reject.responses(), (found) => found.length === 2, 30_000);
+    expect(replaced.replace_original).toBe(true);
+    expect(JSON.stringify(replaced.blocks)).toContain('Rejected by carol from Slack');
+  });
+
+  it('without a bot token, Reject records "rejected from Slack"', async () => {
+    const { deployment } = await request({ environment: 'staging' });
+    const { payload, responses, dialog } = click('UCAROL001', 'reject', deployment.id, deployment.id);
+    expect((await signedInteraction(payload, { secret: SLACK_SIGNING_SECRET_2 })).status).toBe(200);
     await eventually(async () => responses(), (found) => found.length === 1, 30_000);
+    expect(dialog()).toBeUndefined();
     const rejected = await waitForStatus(cast.http, cast.admin, deployment.id, ['REJECTED']);
     expect(rejected.decision).toMatchObject({ by: 'carol' });
     expect(rejected.decision.reason).toContain('rejected from Slack');
