@@ -144,10 +144,16 @@ export function createNotifyActivities({ dataSource, policy, publicBaseUrl }: No
 
   async function sendSlack(spec: Extract<NotifyChannelSpec, { type: 'slack' }>, input: NotifyInput): Promise<Delivered> {
     const link = pageLink(publicBaseUrl, input.request.id);
-    const message = slackMessage(facts(input.event, input.deployment, link), input.deployment);
+    // The approvers who may answer (never an author or the requester) are mentioned by their Slack ids.
+    const people = input.event === 'decided' || input.event === 'expired'
+      ? []
+      : recipientsOf(input.request, input.event, await directory(dataSource, input.request, input.event), addressKeys,
+        input.deployment.approvals.map((approval) => approval.approver));
+    const mention = people.flatMap((person) => person.slack ?? []);
+    const message = slackMessage(facts(input.event, input.deployment, link), input.deployment, undefined, mention);
     if (!spec.botToken) {
       await post(spec.webhookUrl!, JSON.stringify(message), { 'content-type': 'application/json' }, 'Slack incoming webhook');
-      return {};
+      return { recipients: people.map((person) => person.id) };
     }
     // Later events refer to the request's message: they update it, and remind in its thread.
     const first = input.event === 'requested'
@@ -158,10 +164,10 @@ export function createNotifyActivities({ dataSource, policy, publicBaseUrl }: No
       if (input.event === 'reminder' || input.event === 'escalated') {
         await slackApi(spec, 'chat.postMessage', { channel: first.slackChannel, thread_ts: first.slackTs, text: message.text, blocks: message.blocks });
       }
-      return { slackChannel: first.slackChannel, slackTs: first.slackTs };
+      return { slackChannel: first.slackChannel, slackTs: first.slackTs, recipients: people.map((person) => person.id) };
     }
     const posted = await slackApi(spec, 'chat.postMessage', { channel: spec.channel, ...message });
-    return { slackChannel: posted.channel, slackTs: posted.ts };
+    return { slackChannel: posted.channel, slackTs: posted.ts, recipients: people.map((person) => person.id) };
   }
 
   async function sendWebhook(spec: Extract<NotifyChannelSpec, { type: 'webhook' }>, input: NotifyInput, key: string): Promise<Delivered> {

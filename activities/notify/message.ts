@@ -138,7 +138,7 @@ export interface SlackMessage {
  * from Slack confirms that digest) and Reject while the request is PENDING; the outcome once
  * it is not. `note` adds a line (e.g. who answered from Slack).
  */
-export function slackMessage(f: Facts, view: DeploymentView, note?: string): SlackMessage {
+export function slackMessage(f: Facts, view: DeploymentView, note?: string, mention: string[] = []): SlackMessage {
   const field = ([label, value]: [string, string]) => ({ type: 'mrkdwn', text: `*${slackEscape(label)}*\n${slackEscape(value).slice(0, 1900)}` });
   const fields = f.rows.map(field);
   const blocks: unknown[] = [
@@ -147,6 +147,11 @@ export function slackMessage(f: Facts, view: DeploymentView, note?: string): Sla
     ...chunk(fields, 10).map((part) => ({ type: 'section', fields: part })),
   ];
   if (note) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: slackEscape(note).slice(0, 2000) }] });
+  // Slack user ids only (`U…`, checked): a mention pings the approvers who were asked.
+  const users = mention.filter((id) => /^[UW][A-Z0-9]{2,31}$/.test(id)).slice(0, 50);
+  if (users.length && view.status === 'PENDING') {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Asked: ${users.map((id) => `<@${id}>`).join(' ')}` }] });
+  }
   const actions: unknown[] = [{ type: 'button', text: { type: 'plain_text', text: 'Open in Countersign' }, url: f.link, action_id: `countersign.open:${view.id}` }];
   if (view.status === 'PENDING') {
     actions.unshift(

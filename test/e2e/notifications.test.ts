@@ -305,6 +305,11 @@ describe('Slack', () => {
     expect(approve.value).toBe(body.artifact.digest);
     expect(actions.some((element: any) => element.action_id === `countersign.reject:${deployment.id}`)).toBe(true);
     expect(JSON.stringify(post.json.blocks)).toContain(body.artifact.digest);
+    // The approvers who may answer are mentioned by their Slack ids; alice, the author, is not.
+    const mentions = JSON.stringify(post.json.blocks);
+    expect(mentions).toContain('<@UBOB0001>');
+    expect(mentions).toContain('<@UCAROL001>');
+    expect(mentions).not.toContain('UALICE001');
   });
 
   it('an approval clicked in Slack goes through the gate, updates the message, and decided updates it again', async () => {
