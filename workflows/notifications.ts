@@ -123,6 +123,11 @@ export function notifyApprovers(deps: NotifierDependencies): Notifier {
       const decided = await condition(() => !pending(), Math.max(1, due - Date.now()));
       if (decided) break;
       const now = Date.now();
+      // Past expiry (after a long outage the gate may not have said so yet): nothing more to ask.
+      if (now >= expiresAt) {
+        await condition(() => !pending());
+        break;
+      }
       if (rule!.escalateAfterMs && !state.escalated && now >= requestedAt + rule!.escalateAfterMs) {
         state.escalated = true;
         await send('escalated', 1);

@@ -246,3 +246,17 @@ describe('signatures and secrets', () => {
     expect(redact('connect to https://hooks.slack.com/services/T/B/xyz-secret failed', ['https://hooks.slack.com/services/T/B/xyz-secret'])).toBe('connect to [redacted] failed');
   });
 });
+
+describe('COUNTERSIGN_PUBLIC_URL', () => {
+  // Imported here so that the settings module is read only by this block.
+  const { readSettings } = require('../../settings/settings') as typeof import('../../settings/settings');
+
+  it('is the base of links, without a trailing slash; default the API\'s own URL', () => {
+    expect(readSettings({ PORT: '4000' }).publicBaseUrl).toBe('http://127.0.0.1:4000');
+    expect(readSettings({ COUNTERSIGN_PUBLIC_URL: 'https://countersign.example.com/' }).publicBaseUrl).toBe('https://countersign.example.com');
+  });
+
+  it('must be a URL', () => {
+    expect(() => readSettings({ COUNTERSIGN_PUBLIC_URL: 'countersign' })).toThrow(/COUNTERSIGN_PUBLIC_URL/);
+  });
+});
