@@ -13,7 +13,8 @@ import type { DeployResult } from '../policy/types';
 import type { EvidenceKey } from '../evidence/keys';
 import { DeployerFailure, runDeployer } from './deployers';
 import { createGitActivities } from './git';
-import type { DeployActivities, GateActivities, GitActivities } from './types';
+import { createNotifyActivities } from './notify';
+import type { DeployActivities, GateActivities, GitActivities, NotifyActivities } from './types';
 
 export interface ActivityDependencies {
   dataSource: DataSource;
@@ -25,6 +26,8 @@ export interface ActivityDependencies {
   evidenceKey?: EvidenceKey;
   /** The Temporal UI the evidence links to. */
   temporalUiUrl?: string;
+  /** The base of links in notifications (COUNTERSIGN_PUBLIC_URL). */
+  publicBaseUrl?: string;
 }
 
 /** Well inside the deploy activity's heartbeat timeout (10 s in workflows/deployment.ts). */
@@ -70,8 +73,9 @@ async function untilDatabase<T>(context: Context, what: string, query: () => Pro
   }
 }
 
-export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities {
+export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl, publicBaseUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities & NotifyActivities {
   return {
+    ...createNotifyActivities({ dataSource, policy, publicBaseUrl: publicBaseUrl ?? 'http://127.0.0.1:3000' }),
     ...createGitActivities({
       dataDir: dataDir ?? path.resolve('.data'),
       evidenceKey,

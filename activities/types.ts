@@ -1,5 +1,6 @@
 // What the workflow asks of the outside world. The workflow imports these as types only.
 
+import type { NotifyEvent } from '../policy/notify';
 import type { DeploymentRequest, DeploymentView, DeployResult, GitTagResult } from '../policy/types';
 
 export interface AuditEventInput {
@@ -50,4 +51,32 @@ export interface GitActivities {
    * pushes it; an existing identical tag counts as done.
    */
   recordDeploymentTag(input: { request: DeploymentRequest; deployment: DeploymentView }): Promise<GitTagResult>;
+}
+
+/** One message: one event of one deployment on one channel. */
+export interface NotifyInput {
+  event: NotifyEvent;
+  /** 0, or the reminder's number: with the event and the channel, it names the message. */
+  sequence: number;
+  channel: string;
+  request: DeploymentRequest;
+  /** The deployment as the gate saw it when the event happened. */
+  deployment: DeploymentView;
+}
+
+export interface NotifyOutcome {
+  key: string;
+  /** `skipped`: nobody to send to, or the channel is gone from the configuration. */
+  status: 'sent' | 'failed' | 'skipped';
+  recipients?: number;
+  error?: string;
+}
+
+export interface NotifyActivities {
+  /**
+   * Sends one message, at most once per key (`<deployment>.<event>.<sequence>.<channel>`): a
+   * retry finds it sent and sends nothing. A channel that keeps failing is recorded as failed
+   * and answered as `failed`, never thrown past the last attempt: the gate never waits on it.
+   */
+  notify(input: NotifyInput): Promise<NotifyOutcome>;
 }

@@ -28,6 +28,8 @@ import { UiOidc } from './ui/oidc-sign-in';
 import { UiSessions } from './ui/sessions';
 import { UiController } from './ui/ui.controller';
 import { API_OPTIONS, type ApiOptions, DATA_SOURCE, EVIDENCE_KEY, POLICY, TEMPORAL_CLIENT } from './tokens';
+import { SlackController } from './integrations/slack.controller';
+import { SlackService } from './integrations/slack.service';
 import { GitWebhooksController } from './webhooks/git-webhooks.controller';
 import { GitWebhooksService } from './webhooks/git-webhooks.service';
 
@@ -49,7 +51,7 @@ export class AppModule {
       module: AppModule,
       // Request lines come from pino-http in api/server.ts, ahead of every other middleware.
       imports: [LoggerModule.forRoot({ pinoHttp: deps.logger ? { logger: deps.logger } : {}, useExisting: true })],
-      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, UiController],
+      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, UiController, SlackController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
         { provide: TEMPORAL_CLIENT, useValue: deps.temporal },
@@ -69,6 +71,7 @@ export class AppModule {
         GateClient,
         DeploymentsService,
         GitWebhooksService,
+        SlackService,
         Metrics,
         UiSessions,
         UiOidc,

@@ -30,7 +30,7 @@ export async function startApi(settings: Settings = readSettings(), logger: Logg
     port: settings.port,
     adminToken,
     logger,
-    options: { namespace: settings.temporalNamespace, taskQueue: TASK_QUEUE, temporalUiUrl: settings.temporalUiUrl, answerTimeoutMs: 30_000 },
+    options: { namespace: settings.temporalNamespace, taskQueue: TASK_QUEUE, temporalUiUrl: settings.temporalUiUrl, answerTimeoutMs: 30_000, publicBaseUrl: settings.publicBaseUrl },
   });
   log(`API listening on ${server.url} (OpenAPI ${server.url}/docs)`);
   // The one secret ever written to the log, on purpose: without it nobody could sign in.

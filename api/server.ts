@@ -17,6 +17,8 @@ import { PrincipalsService } from './principals/principals.service';
 import { Problem, sendProblem, toProblem } from './problem';
 import { isUiPath, UI_MOUNT, uiMiddleware } from './ui/middleware';
 
+const SLACK_INTERACTIONS = '/v1/integrations/slack/interactions';
+
 export interface ApiServer {
   app: INestApplication;
   url: string;
@@ -44,8 +46,15 @@ export async function createApiServer(
   });
   // The approver page: its security headers, and its forms (urlencoded), which the JSON-only rule below leaves to it.
   app.use(UI_MOUNT, ...uiMiddleware());
+  // Slack sends interactions as a form, signed over the exact bytes: kept raw, parsed by the route.
+  app.use(SLACK_INTERACTIONS, express.raw({ type: () => true, limit: '1mb' }), (req: Request, _res: Response, next: NextFunction) => {
+    (req as AuthenticatedRequest).rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    (req as { slackForm?: boolean }).slackForm = true;
+    req.body = undefined;
+    next();
+  });
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (isUiPath(req.originalUrl)) return next();
+    if (isUiPath(req.originalUrl) || (req as { slackForm?: boolean }).slackForm) return next();
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is(['application/json', 'application/*+json'])) {
       return sendProblem(res, new Problem(415, 'unsupported-media-type',

@@ -14,4 +14,6 @@ export interface ApiOptions {
   authFailuresPerMinute?: number;
   /** How long an approval (or other answer) may wait for the workflow before a 503. */
   answerTimeoutMs: number;
+  /** The base of links to the approver page (COUNTERSIGN_PUBLIC_URL); default the URL the caller reached. */
+  publicBaseUrl?: string;
 }

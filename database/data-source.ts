@@ -6,6 +6,7 @@ import { AuditEventEntity } from './entities/audit-event.entity';
 import { DeployRunEntity } from './entities/deploy-run.entity';
 import { DeploymentEntity } from './entities/deployment.entity';
 import { EvidenceRecordEntity } from './entities/evidence-record.entity';
+import { NotificationDeliveryEntity } from './entities/notification-delivery.entity';
 import { PrincipalIdentityEntity } from './entities/principal-identity.entity';
 import { PrincipalEntity } from './entities/principal.entity';
 import { TokenEntity } from './entities/token.entity';
@@ -16,10 +17,17 @@ import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidenc
 import { PrincipalIdentities1764900000000 } from './migrations/1764900000000-principal-identities';
 import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deploy-run-outcomes';
 import { DeploymentListingIndexes1765000000000 } from './migrations/1765000000000-deployment-listing-indexes';
+import { Notifications1765300000000 } from './migrations/1765300000000-notifications';
 import { UiSessions1765400000000 } from './migrations/1765400000000-ui-sessions';
 
-export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity, UiSessionEntity, UiSignInEntity];
-export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000, DeploymentListingIndexes1765000000000, UiSessions1765400000000];
+export const ENTITIES = [
+  PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity,
+  NotificationDeliveryEntity, UiSessionEntity, UiSignInEntity,
+];
+export const MIGRATIONS = [
+  InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000,
+  DeploymentListingIndexes1765000000000, Notifications1765300000000, UiSessions1765400000000,
+];
 
 export const CONNECT_TIMEOUT_MS = 5_000;
 

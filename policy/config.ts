@@ -5,6 +5,7 @@
 import { parseDuration } from './duration';
 import { globMatches } from './glob';
 import { canonicalGlob, canonicalName, isGlob, type KnownNames, nameMatches, resolveName } from './names';
+import { type NotifySettings, validateNotifySection, validateTierNotify } from './notify';
 import type { AppliedRule, DeployerSpec, TierRule } from './types';
 
 export interface PolicyRule {
@@ -73,6 +74,8 @@ export interface Policy {
   oidc: OidcIssuer[];
   /** The approver page's sessions and sign-in (`auth.ui`). */
   ui: UiSettings;
+  /** `notify:`: the channels tiers send to (policy/notify.ts). */
+  notify: NotifySettings;
   /** sha256 of the file's bytes, fixed into every request's rule. */
   hash: string;
 }
@@ -163,7 +166,8 @@ export function validatePolicy(
   const check = new Checker();
   const root = check.object('(top level)', substitute(raw, env, '', check));
   if (!root) throw new PolicyError(check.problems);
-  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'environments', 'services', 'git', 'auth']);
+  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'environments', 'services', 'git', 'auth', 'notify']);
+  const notify = validateNotifySection(check, root.notify);
 
   const tiers: Record<string, TierRule> = {};
   const tierMap = check.object('tiers', root.tiers);
@@ -173,7 +177,7 @@ export function validatePolicy(
     if (!NAME.test(name)) check.fail(key, 'tier names are letters, digits, ".", "_" and "-"');
     const tier = check.object(key, value);
     if (!tier) continue;
-    check.keys(key, tier, ['approvals', 'requiredGroups', 'eligibleGroups', 'expiresAfter']);
+    check.keys(key, tier, ['approvals', 'requiredGroups', 'eligibleGroups', 'expiresAfter', 'notify', 'remindEvery', 'escalateAfter', 'escalateTo']);
     const approvals = tier.approvals;
     if (!Number.isInteger(approvals) || (approvals as number) < 1 || (approvals as number) > 50) {
       check.fail(`${key}.approvals`, `must be a whole number from 1 to 50, got ${describe(approvals)}`);
@@ -191,7 +195,8 @@ export function validatePolicy(
     if (typeof approvals === 'number' && requiredGroups.length > approvals) {
       check.fail(`${key}.approvals`, `is ${approvals} but ${requiredGroups.length} groups are required; raise approvals to at least ${requiredGroups.length}`);
     }
-    tiers[name] = { tier: name, approvals: approvals as number, requiredGroups, eligibleGroups, expiresAfterMs };
+    const notifyRule = validateTierNotify(check, key, tier, notify, expiresAfterMs);
+    tiers[name] = { tier: name, approvals: approvals as number, requiredGroups, eligibleGroups, expiresAfterMs, ...(notifyRule ? { notify: notifyRule } : {}) };
   }
 
   const deployers: Record<string, DeployerSpec> = { log: { name: 'log', type: 'log' } };
@@ -288,7 +293,7 @@ export function validatePolicy(
   }
 
   if (check.problems.length > 0) throw new PolicyError(check.problems);
-  return { tiers, deployers, rules, environments, services, git, oidc, ui, hash };
+  return { tiers, deployers, rules, environments, services, git, oidc, ui, notify, hash };
 }
 
 const HTTP_URL = /^https?:\/\/[^\s]+$/;
@@ -478,6 +483,8 @@ function strictest(a: TierRule, b: TierRule): TierRule {
     requiredGroups: [...new Set([...a.requiredGroups, ...b.requiredGroups])],
     eligibleGroups: eligible,
     expiresAfterMs: Math.min(a.expiresAfterMs, b.expiresAfterMs),
+    // The policy's own tier says who is told; the stricter one when it says nothing.
+    ...(a.notify ?? b.notify ? { notify: a.notify ?? b.notify } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // directory entry carries is reduced here to canonical, typed keys (`email:…`, `login:…`,
 // `subject:…`), so that two spellings of one person compare equal.
 
-export type IdentityKind = 'email' | 'login' | 'subject';
+export type IdentityKind = 'email' | 'login' | 'subject' | 'slack';
 
 const GITHUB_NOREPLY = /^(?:\d+\+)?([^@+]+)@users\.noreply\.github\.com$/;
 const TRAILER = /^\s*co-authored-by\s*:\s*/i;
@@ -106,6 +106,7 @@ export function principalKeys(identities: {
   emails?: string[];
   logins?: string[];
   subjects?: string[];
+  slack?: string[];
 }): string[] {
   const keys = new Set<string>();
   for (const email of identities.emails ?? []) {
@@ -120,7 +121,17 @@ export function principalKeys(identities: {
     const trimmed = subject.trim();
     if (trimmed) keys.add(`subject:${trimmed}`);
   }
+  for (const user of identities.slack ?? []) {
+    const id = slackUserKey(user);
+    if (id) keys.add(id);
+  }
   return [...keys];
+}
+
+/** A Slack user id's key: Slack's ids are upper-case letters and digits, compared exactly after trimming. */
+export function slackUserKey(user: string): string | undefined {
+  const trimmed = user.trim().toUpperCase();
+  return trimmed ? `slack:${trimmed}` : undefined;
 }
 
 /** Do two sets of keys name one person? */

@@ -50,6 +50,21 @@ export interface TierRule {
   /** Empty means anyone with the approver role may approve. */
   eligibleGroups: string[];
   expiresAfterMs: number;
+  /** Who is told, and when (the `notify:` keys of the tier); absent: nobody is notified. */
+  notify?: NotifyRule;
+}
+
+/**
+ * A tier's notifications, fixed into the request like its deployer: channels are named, their
+ * definitions (URLs, secrets) stay in the configuration, out of workflow histories.
+ */
+export interface NotifyRule {
+  channels: string[];
+  /** A reminder every so often while the request waits. */
+  remindEveryMs?: number;
+  /** Once, this long after the request, to the members of `escalateTo`. */
+  escalateAfterMs?: number;
+  escalateTo: string[];
 }
 
 export type DeployerSpec =

@@ -24,6 +24,11 @@ export interface Settings {
   adminToken?: string;
   configPath: string;
   publicUrl?: string;
+  /**
+   * COUNTERSIGN_PUBLIC_URL: the base of links in notifications (the approver page,
+   * `<base>/ui/deployments/{id}`); default the API's own URL, http://127.0.0.1:PORT.
+   */
+  publicBaseUrl: string;
   /** COUNTERSIGN_WORKFLOW_BUNDLE: a prebuilt workflow bundle for the worker. */
   workflowBundlePath?: string;
   /** COUNTERSIGN_EVIDENCE_KEY: the Ed25519 signing key's file; else one kept under dataDir. */
@@ -91,6 +96,7 @@ const SPEC = {
   COUNTERSIGN_ADMIN_TOKEN: str({ default: undefined }),
   COUNTERSIGN_CONFIG: str({ default: 'config/countersign.yaml' }),
   COUNTERSIGN_URL: url({ default: undefined }),
+  COUNTERSIGN_PUBLIC_URL: url({ default: undefined }),
   COUNTERSIGN_WORKFLOW_BUNDLE: str({ default: undefined }),
   COUNTERSIGN_EVIDENCE_KEY: str({ default: undefined }),
   COUNTERSIGN_LOG_LEVEL: logLevel({ default: 'info' }),
@@ -125,6 +131,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     adminToken: clean.COUNTERSIGN_ADMIN_TOKEN,
     configPath: path.resolve(clean.COUNTERSIGN_CONFIG),
     publicUrl: clean.COUNTERSIGN_URL,
+    publicBaseUrl: (clean.COUNTERSIGN_PUBLIC_URL ?? `http://127.0.0.1:${clean.PORT}`).replace(/\/+$/, ''),
     workflowBundlePath: clean.COUNTERSIGN_WORKFLOW_BUNDLE,
     evidenceKeyPath: clean.COUNTERSIGN_EVIDENCE_KEY,
     policyEnv: env,

@@ -36,6 +36,7 @@ async function main(settings: Settings, logger: Logger): Promise<void> {
     dataDir: settings.dataDir,
     evidenceKey: loadEvidenceKey({ dataDir: settings.dataDir, keyPath: settings.evidenceKeyPath }),
     temporalUiUrl: settings.temporalUiUrl,
+    publicBaseUrl: settings.publicBaseUrl,
   });
   log(`worker polling ${worker.options.taskQueue} on ${temporalAddress} (${settings.temporalNamespace}, ${describeTemporalConnection(settings.temporalConnection)})`);
   // Worker.run() shuts down gracefully on SIGINT and SIGTERM.

@@ -31,6 +31,8 @@ export interface WorkerDependencies {
   evidenceKey?: EvidenceKey;
   /** The Temporal UI the evidence links to. */
   temporalUiUrl?: string;
+  /** The base of links in notifications (COUNTERSIGN_PUBLIC_URL, default the API's own URL). */
+  publicBaseUrl?: string;
 }
 
 export { workflowsPath } from './bundle';
@@ -54,6 +56,7 @@ export async function createWorker(deps: WorkerDependencies): Promise<{ worker: 
       dataDir: deps.dataDir,
       evidenceKey: deps.evidenceKey,
       temporalUiUrl: deps.temporalUiUrl,
+      publicBaseUrl: deps.publicBaseUrl,
     }),
     maxCachedWorkflows: deps.maxCachedWorkflows ?? DEFAULT_WORKER_MAX_CACHED_WORKFLOWS,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsPath() }),

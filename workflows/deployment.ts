@@ -64,6 +64,7 @@ import {
   reviewUpdate,
   SearchKeys,
 } from './definitions';
+import { notifyApprovers, type NotifyCarried } from './notifications';
 
 const RECORD_OPTIONS = {
   startToCloseTimeout: '30 seconds',
@@ -122,6 +123,8 @@ const AUDIT_BATCH = 100;
 export interface HandOver extends CarriedState {
   unwritten?: AuditEventInput[];
   indexStale?: boolean;
+  /** What the notification schedule has sent (workflows/notifications.ts); absent when it notifies nobody. */
+  notify?: NotifyCarried;
 }
 
 /**
@@ -369,7 +372,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
    */
   let dueAtLength: number | undefined;
   function readyToHandOver(): boolean {
-    if (!mayHandOver || !allHandlersFinished()) return false;
+    if (!mayHandOver || !allHandlersFinished() || !notifier.idle()) return false;
     const info = workflowInfo();
     const due = info.continueAsNewSuggested || info.historyLength > HAND_OVER_AT_EVENTS || info.historySize > HAND_OVER_AT_BYTES;
     if (!due) return false;
@@ -395,6 +398,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     const next = makeContinueAsNewFunc<typeof deploymentWorkflow>({ typedSearchAttributes });
     return next(request, {
       status, approvals, refusals: refusals.carry(), decision, deploy, override, gitTag, version, auditSequence: sequence, run: run + 1,
+      notify: notifier.carry(),
       ...(allWritten() ? {} : { unwritten: unwritten.slice(), indexStale }),
     });
   }
@@ -407,6 +411,8 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     // A continued run: what the last run had not yet written is in `unwritten` again.
     publish();
   }
+  // Approvers are told, reminded and escalated to on durable timers (workflows/notifications.ts).
+  const notifier = notifyApprovers({ request, carried: carried?.notify, continued: carried !== undefined, status: () => status, view, audit });
 
   // (A continued run past the gate passes straight through: its status is no longer PENDING.)
   const untilExpiry = Math.max(1, Date.parse(request.expiresAt) - Date.now());
@@ -476,7 +482,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     }
   }
 
-  await condition(() => unwritten.length === 0 && !indexStale && !writing);
+  await condition(() => unwritten.length === 0 && !indexStale && !writing && notifier.idle());
   return view();
 }
 

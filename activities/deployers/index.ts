@@ -2,8 +2,8 @@
 
 import { log } from '@temporalio/activity';
 import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import type { DeploymentRequest, DeployerSpec } from '../../policy/types';
+import { SIGNATURE_HEADER, signBody } from '../signing';
 
 export interface DeployContext {
   request: DeploymentRequest;
@@ -101,7 +101,7 @@ async function callWebhook(url: string, secret: string | undefined, context: Dep
     'x-countersign-delivery': context.request.id,
     'x-countersign-deploy-attempt': String(context.attempt),
   };
-  if (secret) headers['x-countersign-signature'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  if (secret) headers[SIGNATURE_HEADER] = signBody(secret, body);
   let response: Response;
   try {
     response = await fetch(url, {

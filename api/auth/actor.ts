@@ -13,7 +13,7 @@ export interface Actor {
   groups: string[];
   identityKeys: string[];
   scopes: Scope[];
-  via: 'token' | 'oidc' | 'git-webhook';
+  via: 'token' | 'oidc' | 'git-webhook' | 'slack';
   tokenId?: string;
 }
 

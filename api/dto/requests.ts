@@ -21,6 +21,7 @@ const principalFields = {
   emails: list({ type: 'string', format: 'email', maxLength: 320 }),
   logins: list(text(100)),
   subjects: list(text(500)),
+  slack: list({ type: 'string', pattern: '^[UWuw][A-Za-z0-9]{2,31}$', description: 'a Slack user id (U0123ABCD): Approve and Reject in Slack act as this principal' }, 10),
   roles: { ...list({ enum: [...ROLES] }, ROLES.length), minItems: 1 },
   groups: list({ type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
   scopes: list({
@@ -123,6 +124,7 @@ export class CreatePrincipalDto {
   emails?: string[];
   logins?: string[];
   subjects?: string[];
+  slack?: string[];
   roles!: Role[];
   groups?: string[];
   scopes?: Array<Partial<Scope>>;
@@ -134,6 +136,7 @@ export class UpdatePrincipalDto {
   emails?: string[];
   logins?: string[];
   subjects?: string[];
+  slack?: string[];
   roles?: Role[];
   groups?: string[];
   scopes?: Array<Partial<Scope>>;

@@ -34,6 +34,7 @@ const principal = {
   emails: strings,
   logins: strings,
   subjects: strings,
+  slack: strings,
   roles: { type: 'array', items: { type: 'string', enum: [...ROLES] } },
   groups: strings,
   scopes: { type: 'array', items: closed({ service: string, environment: string }) },

@@ -13,7 +13,7 @@
 //                                                                   or CANCELLED
 //   countersign_deploys_total{deployer,outcome}          counter    DEPLOYED or FAILED
 //   countersign_refusals_total{reason}                   counter    refused answers, by the gate's reason
-//   countersign_notification_failures_total              counter    zero until notifications exist
+//   countersign_notification_failures_total{channel}     counter    messages recorded as failed (notification_deliveries)
 //   countersign_http_requests_total{method,route,status} counter
 // and prom-client's default process metrics (process_*, nodejs_*).
 
@@ -22,6 +22,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { catchError, type Observable, throwError } from 'rxjs';
 import type { DataSource } from 'typeorm';
 import { DeploymentEntity } from '../../database/entities/deployment.entity';
+import { NotificationDeliveryEntity } from '../../database/entities/notification-delivery.entity';
 import { Problem } from '../problem';
 import { DATA_SOURCE } from '../tokens';
 
@@ -45,6 +46,18 @@ interface ApprovalWaits {
   sum: number;
   /** Per bucket, the deployments that waited at most its upper bound (`le0`, `le1`, …). */
   [bucket: `le${number}`]: number;
+}
+
+/** Failed notifications by channel: one grouped query on a partial index. */
+async function notificationFailures(db: DataSource): Promise<Array<{ channel: string; count: number }>> {
+  return db
+    .getRepository(NotificationDeliveryEntity)
+    .createQueryBuilder('n')
+    .select('n.channel', 'channel')
+    .addSelect('count(*)::int', 'count')
+    .where(`n.status = 'failed'`)
+    .groupBy('n.channel')
+    .getRawMany();
 }
 
 /** The deployments index by status, tier and deployer: one grouped query. */
@@ -143,11 +156,21 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  /** Exported at 0 from the start, so dashboards and alerts can be built before notifications exist. */
+  /**
+   * Read from notification_deliveries at scrape time, like the index's series: exact whichever
+   * worker sent. Exported at 0 (no label) before any failure, so alerts can be built at once.
+   */
   readonly notificationFailures = new Counter({
     name: 'countersign_notification_failures_total',
-    help: 'Notifications that could not be delivered (none are sent yet).',
+    help: 'Notifications recorded as failed after their retries, by channel (notification_deliveries).',
+    labelNames: ['channel'] as const,
     registers: [this.registry],
+    collect: async () => {
+      const rows = await notificationFailures(this.db).catch(() => []);
+      this.notificationFailures.reset();
+      if (rows.length === 0) this.notificationFailures.inc(0);
+      for (const row of rows) this.notificationFailures.inc({ channel: row.channel }, row.count);
+    },
   });
   /** The index's counts, read once per scrape for the three series below. */
   private counts: Promise<IndexCount[]> | undefined;

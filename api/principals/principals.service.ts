@@ -15,6 +15,7 @@ export interface PrincipalInput {
   emails?: string[];
   logins?: string[];
   subjects?: string[];
+  slack?: string[];
   roles: Role[];
   groups?: string[];
   scopes?: Array<Partial<Scope>>;
@@ -29,6 +30,7 @@ export function principalView(principal: PrincipalEntity) {
     emails: principal.emails,
     logins: principal.logins,
     subjects: principal.subjects,
+    slack: principal.slack ?? [],
     roles: principal.roles,
     groups: principal.groups,
     scopes: principal.scopes,
@@ -52,14 +54,14 @@ function tokenView(token: TokenEntity) {
 const scopesOf = (scopes?: Array<Partial<Scope>>): Scope[] =>
   (scopes ?? []).map((scope) => ({ service: scope.service ?? '*', environment: scope.environment ?? '*' }));
 
-type Identities = { emails?: string[]; logins?: string[]; subjects?: string[] };
+type Identities = { emails?: string[]; logins?: string[]; subjects?: string[]; slack?: string[] };
 
 const principalExists = (id: string) =>
   conflict('principal-exists', `principal ${id} already exists; PATCH /v1/principals/${id} to change it`, { principal: id });
 
 /** Which of the caller's own identities a key stands for, in the words they used. */
 function identityFor(key: string, identities: Identities): string {
-  const kinds: Array<[keyof Identities, string]> = [['emails', 'email'], ['logins', 'login'], ['subjects', 'subject']];
+  const kinds: Array<[keyof Identities, string]> = [['emails', 'email'], ['logins', 'login'], ['subjects', 'subject'], ['slack', 'Slack user']];
   for (const [field, kind] of kinds) {
     for (const identity of identities[field] ?? []) {
       if (principalIdentityKeys({ [field]: [identity] }).includes(key)) return `${kind} ${identity}`;
@@ -165,6 +167,7 @@ export class PrincipalsService {
             emails: input.emails ?? [],
             logins: input.logins ?? [],
             subjects: input.subjects ?? [],
+            slack: input.slack ?? [],
             identityKeys,
             roles: input.roles,
             groups: input.groups ?? [],
@@ -203,6 +206,7 @@ export class PrincipalsService {
           emails: patch.emails ?? principal.emails,
           logins: patch.logins ?? principal.logins,
           subjects: patch.subjects ?? principal.subjects,
+          slack: patch.slack ?? principal.slack ?? [],
           roles: patch.roles ?? principal.roles,
           groups: patch.groups ?? principal.groups,
           scopes: patch.scopes ? scopesOf(patch.scopes) : principal.scopes,

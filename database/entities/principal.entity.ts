@@ -26,6 +26,10 @@ export class PrincipalEntity {
   @Column({ type: 'text', array: true, default: () => "'{}'" })
   subjects!: string[];
 
+  /** Slack user ids (`U0123ABCD`): who a click in Slack comes from (api/integrations). */
+  @Column({ type: 'text', array: true, default: () => "'{}'" })
+  slack!: string[];
+
   /** Canonical typed identity keys (policy/identity.ts), indexed for author resolution. */
   @Column({ name: 'identity_keys', type: 'text', array: true, default: () => "'{}'" })
   identityKeys!: string[];

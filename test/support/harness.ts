@@ -61,6 +61,8 @@ export interface HarnessOptions {
   taskQueue?: string;
   /** The Temporal UI's URL, as TEMPORAL_UI_URL gives it to the API (links on the approver page). */
   temporalUiUrl?: string;
+  /** The base of links in notifications (COUNTERSIGN_PUBLIC_URL); default the API's URL. */
+  publicBaseUrl?: string;
 }
 
 export interface Harness {
@@ -142,6 +144,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       workflowBundlePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE,
       dataDir: dir,
       evidenceKey,
+      publicBaseUrl: options.publicBaseUrl ?? api.url,
     });
     worker = created.worker;
     workerConnection = created.connection;

@@ -8,7 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { AuditEventInput, RecordedChanges } from '../../activities/types';
+import type { AuditEventInput, NotifyInput, NotifyOutcome, RecordedChanges } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
 import { SearchKeys } from '../../workflows/definitions';
@@ -47,11 +47,15 @@ export interface Recorded {
   failingDeploys: Set<string>;
   /** Deployments whose `recordChanges` fails, as while the database refuses the worker. */
   failingWrites: Set<string>;
+  /** Every call of the notify activity (workflows/notifications.ts), in order. */
+  notified: Array<Omit<NotifyInput, 'request'> & { id: string }>;
+  /** Channels whose notify activity fails every try. */
+  failingChannels: Set<string>;
 }
 
 export async function startStubbedWorker(address: string): Promise<{ taskQueue: string; recorded: Recorded; stop(): Promise<void> }> {
   const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
-  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set() };
+  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), notified: [], failingChannels: new Set() };
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
@@ -71,6 +75,12 @@ export async function startStubbedWorker(address: string): Promise<{ taskQueue: 
       },
       async indexDeployment(view: DeploymentView) {
         recorded.indexed.push(view);
+      },
+      async notify({ request: req, ...rest }: NotifyInput): Promise<NotifyOutcome> {
+        const key = `${req.id}.${rest.event}.${rest.sequence}.${rest.channel}`;
+        if (recorded.failingChannels.has(rest.channel)) throw ApplicationFailure.nonRetryable(`${rest.channel} refused the message`, 'NotificationFailed');
+        recorded.notified.push({ id: req.id, ...rest });
+        return { key, status: 'sent', recipients: 1 };
       },
       async deploy({ request: req, digest }: { request: DeploymentRequest; digest: string }) {
         recorded.deploys.push({ id: req.id, digest });
