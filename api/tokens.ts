@@ -14,4 +14,8 @@ export interface ApiOptions {
   authFailuresPerMinute?: number;
   /** How long an approval (or other answer) may wait for the workflow before a 503. */
   answerTimeoutMs: number;
+  /** Event streams (GET /v1/deployments/{id}/events) one principal may hold open at once; 429 beyond (default 32). */
+  eventStreamsPerPrincipal?: number;
+  /** How often an event stream sends a keep-alive comment (default 15 s). */
+  eventKeepAliveMs?: number;
 }

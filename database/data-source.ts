@@ -15,9 +15,10 @@ import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidenc
 import { PrincipalIdentities1764900000000 } from './migrations/1764900000000-principal-identities';
 import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deploy-run-outcomes';
 import { DeploymentListingIndexes1765000000000 } from './migrations/1765000000000-deployment-listing-indexes';
+import { DeploymentChangeNotify1765100000000 } from './migrations/1765100000000-deployment-change-notify';
 
 export const ENTITIES = [PrincipalEntity, TokenEntity, DeploymentEntity, AuditEventEntity, DeployRunEntity, EvidenceRecordEntity, PrincipalIdentityEntity];
-export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000, DeploymentListingIndexes1765000000000];
+export const MIGRATIONS = [InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000, DeploymentListingIndexes1765000000000, DeploymentChangeNotify1765100000000];
 
 export const CONNECT_TIMEOUT_MS = 5_000;
 

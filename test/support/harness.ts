@@ -57,6 +57,9 @@ export interface HarnessOptions {
    */
   apiDatabaseVia?: string;
   workerDatabaseVia?: string;
+  /** Event streams: keep-alive interval and streams per principal (the API's defaults otherwise). */
+  eventKeepAliveMs?: number;
+  eventStreamsPerPrincipal?: number;
   /** The task queue (default: a fresh one); a worker run as its own process polls the default. */
   taskQueue?: string;
 }
@@ -121,7 +124,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       host: '127.0.0.1',
       adminToken,
       logLevel: 'error',
-      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000 },
+      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000, eventKeepAliveMs: options.eventKeepAliveMs, eventStreamsPerPrincipal: options.eventStreamsPerPrincipal },
     });
   let api = await startApi();
   apiPort = Number(new URL(api.url).port);

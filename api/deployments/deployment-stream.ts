@@ -1,0 +1,115 @@
+// GET /v1/deployments/{id}/events: a deployment's changes as server-sent events. One event per
+// version (`id:` the version, `data:` the deployment as GET answers it), a keep-alive comment
+// while nothing changes, and the end of the stream after a terminal status. A client that comes
+// back with `Last-Event-ID` gets the current state at once when it is newer than what it saw.
+
+import { Inject, Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { isTerminal, type DeploymentView } from '../../policy/types';
+import type { Actor } from '../auth/actor';
+import { Problem } from '../problem';
+import { API_OPTIONS, type ApiOptions } from '../tokens';
+import { DeploymentEvents } from './deployment-events';
+import { DeploymentsService } from './deployments.service';
+
+export const DEFAULT_KEEP_ALIVE_MS = 15_000;
+/** What a client waits before reconnecting after the stream drops (the `retry:` field). */
+export const RECONNECT_AFTER_MS = 2_000;
+
+/** `Last-Event-ID` as this stream writes it: a version, a whole number; anything else means none. */
+export function lastEventVersion(header: string | string[] | undefined): number {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\d{1,9}$/.test(value.trim())) return -1;
+  return Number(value.trim());
+}
+
+/** One server-sent event for one version of the deployment. */
+export function deploymentEvent(view: DeploymentView): string {
+  // JSON.stringify escapes every line break, so the data is one `data:` line.
+  return `id: ${view.version}\nevent: deployment\ndata: ${JSON.stringify(view)}\n\n`;
+}
+
+@Injectable()
+export class DeploymentStreams {
+  constructor(
+    private readonly deployments: DeploymentsService,
+    private readonly events: DeploymentEvents,
+    @Inject(API_OPTIONS) private readonly options: ApiOptions,
+  ) {}
+
+  async open(actor: Actor, id: string, req: Request, res: Response): Promise<void> {
+    // 404 for a deployment this principal may not see, before anything else is said.
+    await this.deployments.assertVisible(actor, id);
+    if (!this.events.acquireStream(actor.id)) {
+      throw new Problem(429, 'too-many-streams',
+        `${actor.id} already follows ${this.events.streamsPerPrincipal} event streams, the most one principal may hold open at once; ` +
+          'close one (or follow fewer deployments at a time) and try again', { limit: this.events.streamsPerPrincipal });
+    }
+
+    let sent = lastEventVersion(req.headers['last-event-id']);
+    let closed = false;
+    let reading: Promise<void> = Promise.resolve();
+    let keepAlive: NodeJS.Timeout | undefined;
+    const write = (text: string) => {
+      if (!closed && !res.writableEnded && !res.destroyed) res.write(text);
+    };
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(keepAlive);
+      unfollow();
+      unregister();
+      this.events.releaseStream(actor.id);
+      if (!res.writableEnded) res.end();
+    };
+    const send = (view: DeploymentView) => {
+      if (closed) return;
+      if (view.version > sent) {
+        sent = view.version;
+        write(deploymentEvent(view));
+      }
+      // Sent now, or seen before the client reconnected: nothing more will come.
+      if (isTerminal(view.status)) close();
+    };
+    // Reads are serialised, so events go out in order; each reads the freshest state.
+    const reread = () => {
+      reading = reading.then(async () => {
+        if (closed) return;
+        try {
+          send((await this.deployments.get(actor, id)).view);
+        } catch {
+          // The next change or keep-alive tries again; the stream stays open.
+        }
+      });
+    };
+
+    // Follow first, then read: a change between the two is announced, never lost.
+    const unfollow = this.events.follow(id, (view) => {
+      if (view) reading = reading.then(() => send(view));
+      else reread();
+    });
+    const unregister = this.events.onShutdown(close);
+    req.on('close', close);
+    res.on('close', close);
+
+    res.status(200);
+    res.setHeader('content-type', 'text/event-stream; charset=utf-8');
+    res.setHeader('cache-control', 'no-cache, no-transform');
+    res.setHeader('connection', 'keep-alive');
+    // Proxies (nginx) must not buffer the stream.
+    res.setHeader('x-accel-buffering', 'no');
+    res.flushHeaders();
+    write(`retry: ${RECONNECT_AFTER_MS}\n: following deployment ${id}\n\n`);
+
+    const keepAliveMs = this.options.eventKeepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    keepAlive = setInterval(() => {
+      write(`: keep-alive ${new Date().toISOString()}\n\n`);
+      // Pushes need the listening connection; without it, each keep-alive reads afresh.
+      if (!this.events.listening) reread();
+    }, keepAliveMs);
+    keepAlive.unref();
+
+    reread();
+    await reading;
+  }
+}
