@@ -121,6 +121,7 @@ export async function follow(io: CliIo, server: Server, start: DeploymentView, o
         `${current.status === 'PENDING' && stillNeeds(current) ? ` (${stillNeeds(current)})` : ''}; the request stays pending, ` +
         'and a rerun with the same --request-id follows it again', current);
   const failed = (why: string) => {
+    if (failingSince === undefined) printer.line(`cannot follow the gate just now (${why}); retrying`);
     failingSince ??= Date.now();
     failure = why;
     if (Date.now() - failingSince >= unreachableFor) {

@@ -65,7 +65,8 @@ function progress(view: DeploymentView): string {
 
 /** Why it ended, one line: the decision's reason, and the deploy's error for FAILED. */
 export function verdictLine(view: DeploymentView): string {
-  const by = view.decision?.by && view.decision.by !== 'countersign' ? ` by ${view.decision.by}` : '';
+  // The gate's reasons name who decided ("rejected by dave: …"); without one, the decider.
+  const by = !view.decision?.reason && view.decision?.by && view.decision.by !== 'countersign' ? ` by ${view.decision.by}` : '';
   const reason = view.decision?.reason ? `: ${view.decision.reason}` : '';
   if (view.status === 'FAILED' && view.deploy && !view.deploy.ok) {
     return `FAILED: the deploy with ${view.deploy.deployer} failed: ${view.deploy.error ?? 'no error given'}`;
@@ -80,10 +81,12 @@ export function verdictLine(view: DeploymentView): string {
 export function changeLines(before: DeploymentView | undefined, after: DeploymentView): string[] {
   const lines: string[] = [];
   const known = new Set((before?.approvals ?? []).map((a) => `${a.approver}\n${a.at}`));
-  for (const approval of after.approvals) {
-    if (known.has(`${approval.approver}\n${approval.at}`)) continue;
-    lines.push(`approved by ${approval.approver}${approval.comment ? ` ("${oneLine(approval.comment)}")` : ''}: ${progress(after)}`);
-  }
+  after.approvals.forEach((approval, index) => {
+    if (known.has(`${approval.approver}\n${approval.at}`)) return;
+    // Each approval with the progress as it stood once it counted, when several arrive at once.
+    const then = { ...after, approvals: after.approvals.slice(0, index + 1) };
+    lines.push(`approved by ${approval.approver}${approval.comment ? ` ("${oneLine(approval.comment)}")` : ''}: ${progress(then)}`);
+  });
   const refusedBefore = before?.refusedCount ?? 0;
   const newRefusals = Math.max(0, after.refusedCount - refusedBefore);
   // The view keeps the latest few whole; more than that in one step is counted.

@@ -39,6 +39,11 @@ export class DeploymentEvents implements OnModuleInit, OnModuleDestroy {
     this.index = new DeploymentIndex(dataSource);
   }
 
+  /** True once the API is shutting down: no new stream is opened. */
+  get shuttingDown(): boolean {
+    return this.closed;
+  }
+
   get streamsPerPrincipal(): number {
     return this.options.eventStreamsPerPrincipal ?? DEFAULT_STREAMS_PER_PRINCIPAL;
   }

@@ -40,6 +40,9 @@ export class DeploymentStreams {
   async open(actor: Actor, id: string, req: Request, res: Response): Promise<void> {
     // 404 for a deployment this principal may not see, before anything else is said.
     await this.deployments.assertVisible(actor, id);
+    if (this.events.shuttingDown) {
+      throw new Problem(503, 'shutting-down', 'the API is shutting down; reconnect in a moment (with Last-Event-ID)', {}, { 'retry-after': '2' });
+    }
     if (!this.events.acquireStream(actor.id)) {
       throw new Problem(429, 'too-many-streams',
         `${actor.id} already follows ${this.events.streamsPerPrincipal} event streams, the most one principal may hold open at once; ` +
@@ -88,7 +91,11 @@ export class DeploymentStreams {
       if (view) reading = reading.then(() => send(view));
       else reread();
     });
-    const unregister = this.events.onShutdown(close);
+    // On shutdown the connection goes too, so that a client's next request reaches the next server.
+    const unregister = this.events.onShutdown(() => {
+      close();
+      req.socket.destroySoon?.();
+    });
     req.on('close', close);
     res.on('close', close);
 

@@ -1,0 +1,480 @@
+// `countersign request …` as a pipeline runs it: the real CLI as a child process against a whole
+// Countersign (HTTP API, real Temporal, real PostgreSQL, real worker), a real git repository, and
+// a real local HTTP server playing GitHub Actions' OIDC token endpoint and an issuer's JWKS.
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, type KeyLike, SignJWT } from 'jose';
+import { cli, runCli } from '../support/cli-process';
+import { type Harness, startCountersign } from '../support/harness';
+import { commitOf, createPrincipal, digestOf, eventually, standardCast, waitForStatus } from '../support/fixtures';
+import { DeploymentEvents } from '../../api/deployments/deployment-events';
+
+const ISSUER = 'https://token.actions.example.test';
+const SUBJECT = 'repo:acme/web:environment:production';
+const ACTIONS_REQUEST_TOKEN = `actions-${randomBytes(12).toString('hex')}`;
+
+let harness: Harness;
+let cast: Awaited<ReturnType<typeof standardCast>>;
+let issuer: Server;
+let issuerUrl: string;
+let signing: { privateKey: KeyLike; publicKey: KeyLike };
+const tokenRequests: Array<{ audience: string | null; authorized: boolean }> = [];
+let dir: string;
+
+async function mint(audience: string, subject = SUBJECT, expiresIn = 300): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ repository: 'acme/web' })
+    .setProtectedHeader({ alg: 'RS256', kid: 'actions-1', typ: 'JWT' })
+    .setIssuer(ISSUER)
+    .setAudience(audience)
+    .setSubject(subject)
+    .setIssuedAt(now)
+    .setExpirationTime(now + expiresIn)
+    .sign(signing.privateKey);
+}
+
+beforeAll(async () => {
+  signing = await generateKeyPair('RS256');
+  const jwks = { keys: [{ ...(await exportJWK(signing.publicKey)), kid: 'actions-1', alg: 'RS256', use: 'sig' }] };
+  // GitHub's token endpoint: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=… with the request token as bearer.
+  issuer = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/jwks') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+      return;
+    }
+    if (url.pathname === '/_apis/actions/idtoken') {
+      const authorized = req.headers.authorization === `Bearer ${ACTIONS_REQUEST_TOKEN}`;
+      tokenRequests.push({ audience: url.searchParams.get('audience'), authorized });
+      if (!authorized || url.searchParams.get('api-version') !== '2.0') {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"unauthorized"}');
+        return;
+      }
+      void mint(url.searchParams.get('audience') ?? 'https://github.com/acme').then((value) => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 1, value }));
+      });
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => issuer.listen(0, '127.0.0.1', resolve));
+  issuerUrl = `http://127.0.0.1:${(issuer.address() as AddressInfo).port}`;
+
+  dir = mkdtempSync(path.join(tmpdir(), 'countersign-pipelines-'));
+  const failing = path.join(dir, 'fail.sh');
+  writeFileSync(failing, '#!/bin/sh\necho "kubectl: connection refused" >&2\nexit 3\n');
+  chmodSync(failing, 0o755);
+  harness = await startCountersign({
+    policy: `
+tiers:
+  low:   { approvals: 1, expiresAfter: 24h }
+  high:  { approvals: 2, expiresAfter: 24h }
+  brief: { approvals: 1, expiresAfter: 4s }
+deployers:
+  broken: { type: command, run: ["${failing}"] }
+environments: [production, staging]
+rules:
+  - { service: "brief", tier: brief }
+  - { service: "broken", tier: low, deployer: broken }
+  - { environment: production, tier: high }
+  - { tier: low }
+auth:
+  oidc:
+    - { issuer: "${ISSUER}", audience: countersign, jwksUrl: "${issuerUrl}/jwks", principalClaim: sub }
+`,
+  });
+  cast = await standardCast(harness);
+  await createPrincipal(cast.http, cast.admin, { id: 'gh-web', roles: ['pipeline'], subjects: [SUBJECT] });
+});
+
+afterAll(async () => {
+  await harness?.close();
+  await new Promise((resolve) => issuer?.close(resolve));
+});
+
+const env = (extra: Record<string, string | undefined> = {}) => ({ COUNTERSIGN_URL: harness.url, COUNTERSIGN_TOKEN: cast.ci.token, ...extra });
+
+function requestArgs(overrides: { service?: string; environment?: string } = {}) {
+  const seed = randomBytes(8).toString('hex');
+  const digest = digestOf(seed);
+  const args = [
+    'request',
+    '--service', overrides.service ?? 'web',
+    '--environment', overrides.environment ?? 'production',
+    '--artifact', `registry.example.com/web:${seed}`,
+    '--digest', digest,
+    '--commit', commitOf(seed),
+    '--author', 'alice@example.com',
+    '--summary', 'a change',
+  ];
+  return { args, digest };
+}
+
+/** Starts `request --wait …`; resolves once it printed the deployment's id. */
+async function waiting(extra: string[], overrides: { service?: string; environment?: string } = {}, environment = env()) {
+  const { args, digest } = requestArgs(overrides);
+  const run = runCli([...args, '--wait', ...extra], environment);
+  const [, id] = await run.waitFor(/^deployment (\S+) (?:already )?requested/m);
+  return { run, id, digest };
+}
+
+const approve = (id: string, token: string, digest: string) => cast.http.post(`/v1/deployments/${id}/approvals`, token, { digest });
+const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
+
+describe('countersign request --wait: exit codes', () => {
+  it('prints the id, tier, what it needs and the approvers\' link; exits 0 once DEPLOYED, one line per approval', async () => {
+    const { run, id, digest } = await waiting(['--timeout', '10m'], {}, env({ COUNTERSIGN_PUBLIC_URL: 'https://countersign.example.com/' }));
+    await run.waitFor(/waiting until DEPLOYED/);
+    expect(run.stdout()).toContain(`tier high: 2 approvals`);
+    expect(run.stdout()).toContain('needs     2 approvals');
+    expect(run.stdout()).toContain(`approvers https://countersign.example.com/ui/deployments/${id}`);
+    expect((await approve(id, cast.alice.token, digest)).status).toBe(403);
+    await run.waitFor(/refused: approval by alice: AUTHOR/);
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    await run.waitFor(/approved by bob: 1 of 2 approvals; needs 1 more approval/);
+    expect((await approve(id, cast.carol.token, digest)).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/approved by carol: 2 of 2 approvals/);
+    expect(result.stdout).toMatch(/APPROVED: approved by bob, carol/);
+    expect(result.stdout).toMatch(/DEPLOYED sha256:[0-9a-f]{64} with log/);
+    // Plain lines when not on a terminal: no carriage returns, no escapes.
+    expect(result.stdout).not.toMatch(/[\r\x1b]/);
+  });
+
+  it('exits 0 at APPROVED with --until approved', async () => {
+    const { run, id, digest } = await waiting(['--until', 'approved'], { environment: 'staging' });
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/approved by bob: 1 of 1 approvals/);
+  });
+
+  it('exits 1 when rejected, the reason printed last', async () => {
+    const { run, id } = await waiting([]);
+    expect((await cast.http.post(`/v1/deployments/${id}/rejections`, cast.dave.token, { comment: 'not during the sale' })).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toBe(`countersign request: deployment ${id} REJECTED: rejected by dave: not during the sale`);
+  });
+
+  it('exits 1 when cancelled', async () => {
+    const { run, id } = await waiting([]);
+    expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, { reason: 'superseded by a newer build' })).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toContain('CANCELLED: cancelled by ci: superseded by a newer build');
+  });
+
+  it('exits 1 when it expires', async () => {
+    const { run } = await waiting([], { service: 'brief' });
+    const result = await run.exited;
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toMatch(/EXPIRED: no quorum of 1 before/);
+  });
+
+  it('exits 1 when the deploy fails, with the deployer\'s error', async () => {
+    const { run, id, digest } = await waiting([], { service: 'broken', environment: 'staging' });
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/DEPLOYING with broken/);
+    expect(lastLine(result.stderr)).toMatch(/FAILED: the deploy with broken failed/);
+  });
+
+  it('exits 4 when --timeout passes; the request stays pending', async () => {
+    const { run, id } = await waiting(['--timeout', '3s']);
+    const result = await run.exited;
+    expect(result.code).toBe(4);
+    expect(lastLine(result.stderr)).toMatch(/timed out after 3s: deployment \S+ is still PENDING \(needs 2 approvals\); the request stays pending/);
+    expect((await cast.http.get(`/v1/deployments/${id}`, cast.ci.token)).body.status).toBe('PENDING');
+  });
+
+  it('exits 2 on usage errors, with a message that says what to write', async () => {
+    const { args } = requestArgs();
+    const cases: Array<[string[], RegExp]> = [
+      [['request'], /missing --service, --environment, --artifact, --digest/],
+      [[...args, '--bogus'], /Unknown option '--bogus'/],
+      [[...args.map((a) => (a.startsWith('sha256:') ? 'sha256:abc' : a))], /--digest must be sha256: and 64 hex/],
+      [[...args, '--timeout', '2h'], /--timeout needs --wait/],
+      [[...args, '--wait', '--timeout', 'soon'], /--timeout must be a duration/],
+      [[...args, '--wait', '--until', 'merged'], /--until must be approved or deployed/],
+      [[...args, '--from-git'], /--commit and --from-git both name the commit/],
+      [['request', '--service', 'web', '--environment', 'production', '--artifact', 'a', '--digest', digestOf('x'), '--commit', commitOf('x')], /name at least one --author/],
+      [[...args, '--summary', 'line\u001b[31mred'], /--summary contains a control character/],
+      [['approve', 'some-id'], /--digest is required/],
+      [['reject', 'some-id'], /--comment is required/],
+      [['status'], /name the deployment ID/],
+      [['list', '--waiting-for-me', '--status', 'DEPLOYED'], /drop --status/],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(argv, env());
+      expect({ argv, code: result.code }).toEqual({ argv, code: 2 });
+      expect(result.stderr).toMatch(message);
+    }
+    const unset = await cli(args, { COUNTERSIGN_TOKEN: 'x' });
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain('set COUNTERSIGN_URL');
+    const noCredentials = await cli(args, { COUNTERSIGN_URL: harness.url });
+    expect(noCredentials.code).toBe(2);
+    expect(noCredentials.stderr).toContain('id-token: write');
+  });
+
+  it('prints every command\'s --help and exits 0', async () => {
+    for (const command of ['request', 'status', 'list', 'approve', 'reject']) {
+      const result = await cli([command, '--help'], {});
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`usage: countersign ${command}`);
+    }
+    const top = await cli(['--help'], {});
+    expect(top.stdout).toMatch(/request +request a deployment/);
+    expect(top.stdout).toContain('4  request --wait --timeout');
+  });
+
+  it('exits 3 when the server is unreachable, and when it refuses the token', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const { args } = requestArgs();
+    const unreachable = await cli([...args, '--wait'], env({ COUNTERSIGN_URL: `http://127.0.0.1:${port}` }));
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/deployments: ECONNREFUSED/);
+    const refused = await cli([...args, '--wait'], env({ COUNTERSIGN_TOKEN: 'not-a-token' }));
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/answered 401/);
+    expect(refused.stderr).not.toContain('not-a-token');
+    // A token of a principal that may not request: refused too.
+    const approver = await cli([...args, '--wait'], env({ COUNTERSIGN_TOKEN: cast.bob.token }));
+    expect(approver.code).toBe(3);
+    expect(approver.stderr).toMatch(/answered 403/);
+  });
+});
+
+describe('following the same request', () => {
+  it('a retried step with the same --request-id follows the same deployment', async () => {
+    const key = `build-${randomBytes(4).toString('hex')}`;
+    const { args, digest } = requestArgs();
+    const first = await cli([...args, '--request-id', key, '--wait', '--timeout', '2s'], env());
+    expect(first.code).toBe(4);
+    const id = /^deployment (\S+) requested/m.exec(first.stdout)![1];
+
+    const retry = runCli([...args, '--request-id', key, '--wait'], env());
+    await retry.waitFor(new RegExp(`^deployment ${id} already requested \\(same --request-id\\)`, 'm'));
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    expect((await approve(id, cast.carol.token, digest)).status).toBe(200);
+    const result = await retry.exited;
+    expect(result.code).toBe(0);
+    const listed = await cast.http.get('/v1/deployments?service=web&limit=200', cast.ci.token);
+    expect(listed.body.deployments.filter((d: any) => d.requestId === key)).toHaveLength(1);
+
+    // Once deployed, a rerun of the step finds it done at once.
+    const again = await cli([...args, '--request-id', key, '--wait'], env());
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('status    DEPLOYED');
+  });
+
+  it('resumes after the stream is cut (the API restarts) and sees what happened meanwhile', async () => {
+    const { run, id, digest } = await waiting([]);
+    await run.waitFor(/waiting until DEPLOYED/);
+    // Once the CLI's stream is open, the API restarts under it.
+    const events = () => harness.api.app.get(DeploymentEvents).stats().followers;
+    await eventually(async () => events(), (followers) => followers > 0);
+    await harness.restartApi();
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    expect((await approve(id, cast.erin.token, digest)).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/reconnecting \(after version \d+\)/);
+    expect(result.stdout).toMatch(/approved by bob: 1 of 2 approvals; needs 1 more approval/);
+    expect(result.stdout).toMatch(/approved by erin: 2 of 2 approvals/);
+    expect(result.stdout).toMatch(/DEPLOYED/);
+  });
+});
+
+describe('--from-git', () => {
+  let repo: string;
+  const git = (args: string[], author?: [string, string]) =>
+    execFileSync('git', args, {
+      cwd: repo,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        HOME: repo,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_AUTHOR_NAME: author?.[0] ?? 'Nobody',
+        GIT_AUTHOR_EMAIL: author?.[1] ?? 'nobody@example.com',
+        GIT_COMMITTER_NAME: 'CI Bot',
+        GIT_COMMITTER_EMAIL: 'ci-bot@example.com',
+      },
+    }).trim();
+  const commit = (file: string, message: string, author: [string, string]) => {
+    writeFileSync(path.join(repo, file), `${message}\n${randomBytes(4).toString('hex')}\n`);
+    git(['add', file]);
+    git(['commit', '-q', '-m', message], author);
+    return git(['rev-parse', 'HEAD']);
+  };
+  const fromGit = (extra: string[] = [], environment = env()) => {
+    const seed = randomBytes(8).toString('hex');
+    const digest = digestOf(seed);
+    const run = runCli(['request', '--service', 'api', '--environment', 'production', '--artifact', `registry.example.com/api:${seed}`, '--digest', digest, '--from-git', ...extra], environment, { cwd: repo });
+    return { run, digest };
+  };
+
+  beforeAll(() => {
+    repo = mkdtempSync(path.join(tmpdir(), 'countersign-repo-'));
+    git(['init', '-q', '-b', 'main']);
+  });
+
+  it('the first request takes HEAD only, and says so', async () => {
+    const base = commit('a.txt', 'First feature', ['Alice', 'alice@example.com']);
+    const { run, digest } = fromGit(['--wait']);
+    const [, id] = await run.waitFor(/^deployment (\S+) requested/m);
+    expect(run.stdout()).toContain(`from git: commit ${base}, range ${base.slice(0, 12)} (1 commit): no earlier DEPLOYED deployment of this service and environment: only HEAD`);
+    expect(run.stdout()).toContain('authors Alice <alice@example.com>');
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    expect((await approve(id, cast.carol.token, digest)).status).toBe(200);
+    expect((await run.exited).code).toBe(0);
+    const deployed = await waitForStatus(cast.http, cast.ci.token, id, ['DEPLOYED']);
+    expect(deployed.change).toMatchObject({ commit: base, summary: 'First feature', authors: ['Alice <alice@example.com>'] });
+  });
+
+  it('takes every author and co-author since the last deployed commit; a co-author of an earlier commit is refused', async () => {
+    const base = git(['rev-parse', 'HEAD']);
+    commit('b.txt', 'Second feature\n\nPaired on it.\n\nCo-authored-by: Bob Builder <bob@example.com>\nCo-authored-by: Erin <ERIN@example.com>', ['Frank', 'frank@example.com']);
+    commit('c.txt', 'Third feature', ['Grace', 'grace@example.com']);
+    const head = commit('d.txt', 'Fix the third feature', ['Frank', 'frank@example.com']);
+
+    const { run, digest } = fromGit(['--wait', '--timeout', '10m']);
+    const [, id] = await run.waitFor(/^deployment (\S+) requested/m);
+    const out = run.stdout();
+    expect(out).toContain(`from git: commit ${head}, range ${base.slice(0, 12)}..${head.slice(0, 12)} (3 commits): every commit since ${base.slice(0, 12)}, the commit last deployed`);
+    expect(out).toContain('authors Frank <frank@example.com>, Grace <grace@example.com>, Bob Builder <bob@example.com>, Erin <ERIN@example.com>');
+    const requested = (await cast.http.get(`/v1/deployments/${id}`, cast.ci.token)).body;
+    expect(requested.change.commit).toBe(head);
+    expect(requested.change.summary).toBe('Fix the third feature');
+
+    // Bob co-wrote the second commit, not HEAD: still refused, through the CLI too.
+    const bob = await cli(['approve', id, '--digest', digest, '--comment', 'lgtm'], env({ COUNTERSIGN_TOKEN: cast.bob.token }));
+    expect(bob.code).toBe(1);
+    expect(bob.stderr).toMatch(/refused \(AUTHOR\): bob is an author/);
+    const erin = await cli(['approve', id, '--digest', digest], env({ COUNTERSIGN_TOKEN: cast.erin.token }));
+    expect(erin.code).toBe(1);
+    // Alice wrote only the commit already deployed: she may approve this range.
+    const alice = await cli(['approve', id, '--digest', digest], env({ COUNTERSIGN_TOKEN: cast.alice.token }));
+    expect(alice.code).toBe(0);
+    expect(alice.stdout).toContain(`approved deployment ${id}: PENDING, needs 1 more approval`);
+    await run.waitFor(/refused: approval by bob: AUTHOR/);
+    const dave = await cli(['approve', id, '--digest', digest], env({ COUNTERSIGN_TOKEN: cast.dave.token }));
+    expect(dave.code).toBe(0);
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+  });
+
+  it('takes only HEAD, and says why, when the commit last deployed is not an ancestor', async () => {
+    git(['checkout', '-q', '--orphan', 'rewrite']);
+    const head = commit('e.txt', 'Rewritten history', ['Heidi', 'heidi@example.com']);
+    const { run } = fromGit();
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`range ${head.slice(0, 12)} \\(1 commit\\): the commit last deployed \\(\\w+\\) is not an ancestor of HEAD: only HEAD`));
+    expect(result.stdout).toContain('authors Heidi <heidi@example.com>');
+  });
+
+  it('refuses a directory that is not a repository with a usage error', async () => {
+    const result = await cli(['request', '--service', 'api', '--environment', 'production', '--artifact', 'a', '--digest', digestOf('q'), '--from-git'], env(), { cwd: tmpdir() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--from-git: no commit at HEAD here/);
+  });
+});
+
+describe('CI identity tokens', () => {
+  const actions = (extra: Record<string, string> = {}) => ({
+    COUNTERSIGN_URL: harness.url,
+    ACTIONS_ID_TOKEN_REQUEST_URL: `${issuerUrl}/_apis/actions/idtoken?api-version=2.0`,
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: ACTIONS_REQUEST_TOKEN,
+    ...extra,
+  });
+
+  it('GitHub Actions: fetches the job\'s OIDC token for the audience and requests as the principal that claims its subject', async () => {
+    tokenRequests.length = 0;
+    const { args } = requestArgs({ environment: 'staging' });
+    const result = await cli(args, actions({ GITHUB_ACTOR: 'octo-dev', GITHUB_OUTPUT: path.join(dir, 'github-output') }));
+    expect(result.code).toBe(0);
+    expect(tokenRequests).toEqual([{ audience: 'countersign', authorized: true }]);
+    const id = /^deployment (\S+) requested/m.exec(result.stdout)![1];
+    const view = (await cast.http.get(`/v1/deployments/${id}`, cast.admin)).body;
+    expect(view.requestedBy).toBe('gh-web');
+    // Whoever triggered the run is excluded from approving, as the change's authors are.
+    expect(view.change.requestedBy).toBe('octo-dev');
+    expect(readFileSync(path.join(dir, 'github-output'), 'utf8')).toContain(`deployment-id=${id}\nstatus=PENDING\n`);
+  });
+
+  it('GitHub Actions: a token for another audience is refused by the server (exit 3), and a refused token request too', async () => {
+    const { args } = requestArgs({ environment: 'staging' });
+    const other = await cli(args, actions({ COUNTERSIGN_AUDIENCE: 'someone-else' }));
+    expect(other.code).toBe(3);
+    expect(other.stderr).toMatch(/answered 401.*GitHub Actions OIDC token \(audience someone-else\)/);
+    const noPermission = await cli(args, actions({ ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong' }));
+    expect(noPermission.code).toBe(3);
+    expect(noPermission.stderr).toContain('id-token: write');
+    expect(noPermission.stderr).not.toContain(ACTIONS_REQUEST_TOKEN);
+  });
+
+  it('GitHub Actions: --wait follows the stream with the same identity', async () => {
+    const { args, digest } = requestArgs({ environment: 'staging' });
+    const run = runCli([...args, '--wait'], actions());
+    const [, id] = await run.waitFor(/^deployment (\S+) requested/m);
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+    expect((await run.exited).code).toBe(0);
+  });
+
+  it('GitLab: sends the id_tokens JWT from COUNTERSIGN_ID_TOKEN as the bearer', async () => {
+    const { args } = requestArgs({ environment: 'staging' });
+    const result = await cli(args, { COUNTERSIGN_URL: harness.url, COUNTERSIGN_ID_TOKEN: await mint('countersign'), GITLAB_USER_EMAIL: 'gitlab-dev@example.com' });
+    expect(result.code).toBe(0);
+    const id = /^deployment (\S+) requested/m.exec(result.stdout)![1];
+    const view = (await cast.http.get(`/v1/deployments/${id}`, cast.admin)).body;
+    expect(view.requestedBy).toBe('gh-web');
+    expect(view.change.requestedBy).toBe('gitlab-dev@example.com');
+  });
+});
+
+describe('commands for people at a terminal', () => {
+  it('status, list --waiting-for-me, approve and reject', async () => {
+    const { args, digest } = requestArgs();
+    const created = await cli(args, env());
+    const id = /^deployment (\S+) requested/m.exec(created.stdout)![1];
+
+    const status = await cli(['status', id], env());
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`deployment ${id}: web to production`);
+    expect(status.stdout).toContain('needs     2 approvals');
+    const json = await cli(['status', id, '--json'], env());
+    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'PENDING' });
+    expect((await cli(['status', 'no-such-deployment'], env())).code).toBe(3);
+
+    const mine = await cli(['list', '--waiting-for-me'], env({ COUNTERSIGN_TOKEN: cast.bob.token }));
+    expect(mine.code).toBe(0);
+    expect(mine.stdout).toContain(id);
+    const author = await cli(['list', '--waiting-for-me'], env({ COUNTERSIGN_TOKEN: cast.alice.token }));
+    expect(author.stdout).not.toContain(id);
+
+    const wrongDigest = await cli(['approve', id, '--digest', digestOf('other')], env({ COUNTERSIGN_TOKEN: cast.bob.token }));
+    expect(wrongDigest.code).toBe(1);
+    expect(wrongDigest.stderr).toContain('DIGEST_MISMATCH');
+    expect((await cli(['approve', id, '--digest', digest.toUpperCase().replace('SHA256', 'sha256')], env({ COUNTERSIGN_TOKEN: cast.bob.token }))).code).toBe(0);
+    const rejected = await cli(['reject', id, '--comment', 'wrong build'], env({ COUNTERSIGN_TOKEN: cast.dave.token }));
+    expect(rejected.code).toBe(0);
+    expect(rejected.stdout).toContain('REJECTED: rejected by dave: wrong build');
+    const late = await cli(['reject', id, '--comment', 'again'], env({ COUNTERSIGN_TOKEN: cast.erin.token }));
+    expect(late.code).toBe(1);
+    expect(late.stderr).toContain('NOT_PENDING');
+  });
+});
