@@ -276,7 +276,7 @@ export function helpText(): string {
     '  COUNTERSIGN_PUBLIC_URL  the base of approvers\' links (default COUNTERSIGN_URL)',
     '',
     'exit codes:',
-    '  0  the command succeeded: valid evidence, intact audit chain, the wanted state reached',
+    '  0  valid evidence, an intact audit chain, the wanted state reached: the command succeeded',
     '  1  invalid evidence, a broken audit chain, or the gate said no (REJECTED, EXPIRED,',
     '     CANCELLED, FAILED, a refused approval); the reason is printed last',
     '  2  usage error: bad arguments, a missing setting, a file that cannot be read',
