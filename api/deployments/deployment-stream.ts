@@ -10,7 +10,7 @@ import type { Actor } from '../auth/actor';
 import { Problem } from '../problem';
 import { API_OPTIONS, type ApiOptions } from '../tokens';
 import { DeploymentEvents } from './deployment-events';
-import { DeploymentsService } from './deployments.service';
+import { DeploymentsService, type SourcedView } from './deployments.service';
 
 export const DEFAULT_KEEP_ALIVE_MS = 15_000;
 /** What a client waits before reconnecting after the stream drops (the `retry:` field). */
@@ -37,17 +37,51 @@ export class DeploymentStreams {
     @Inject(API_OPTIONS) private readonly options: ApiOptions,
   ) {}
 
-  async open(actor: Actor, id: string, req: Request, res: Response): Promise<void> {
-    // 404 for a deployment this principal may not see, before anything else is said.
+  /** 404 for a deployment this principal may not see; then one of its streams, or 429 / 503. */
+  private async admit(actor: Actor, id: string): Promise<void> {
     await this.deployments.assertVisible(actor, id);
     if (this.events.shuttingDown) {
       throw new Problem(503, 'shutting-down', 'the API is shutting down; reconnect in a moment (with Last-Event-ID)', {}, { 'retry-after': '2' });
     }
     if (!this.events.acquireStream(actor.id)) {
       throw new Problem(429, 'too-many-streams',
-        `${actor.id} already follows ${this.events.streamsPerPrincipal} event streams, the most one principal may hold open at once; ` +
+        `${actor.id} already follows ${this.events.streamsPerPrincipal} deployments (event streams and waits), the most one principal may at once; ` +
           'close one (or follow fewer deployments at a time) and try again', { limit: this.events.streamsPerPrincipal });
     }
+  }
+
+  /**
+   * Long-poll: the deployment once its version is greater than `version` (at once when it is,
+   * or it is closed), else after `waitMs` as it stands. Holds one of the principal's streams.
+   */
+  async waitForVersion(actor: Actor, id: string, version: number, waitMs: number, res: Response): Promise<SourcedView> {
+    await this.admit(actor, id);
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const unfollow = this.events.follow(id, (view) => {
+      if (!view || view.version > version) wake();
+    });
+    const unregister = this.events.onShutdown(() => wake());
+    const timer = setTimeout(() => wake(), waitMs);
+    // The client gave up: nothing to wait for (the response's close, not the request's, which
+    // may come as soon as its empty body is read).
+    res.on('close', () => wake());
+    try {
+      const first = await this.deployments.get(actor, id);
+      if (first.view.version > version || isTerminal(first.view.status)) return first;
+      await woken;
+      return await this.deployments.get(actor, id);
+    } finally {
+      clearTimeout(timer);
+      unfollow();
+      unregister();
+      this.events.releaseStream(actor.id);
+    }
+  }
+
+  async open(actor: Actor, id: string, req: Request, res: Response): Promise<void> {
+    // 404 for a deployment this principal may not see, before anything else is said.
+    await this.admit(actor, id);
 
     let sent = lastEventVersion(req.headers['last-event-id']);
     let closed = false;
@@ -96,7 +130,6 @@ export class DeploymentStreams {
       close();
       req.socket.destroySoon?.();
     });
-    req.on('close', close);
     res.on('close', close);
 
     res.status(200);

@@ -3,7 +3,7 @@ import { ApiHeader, ApiOperation, ApiProduces, ApiResponse } from '@nestjs/swagg
 import type { Request, Response } from 'express';
 import { type AnswerKind, REFUSAL_REASONS } from '../../policy/types';
 import { type Actor, CurrentActor, Roles } from '../auth/actor';
-import { ApprovalDto, CancelDto, CreateDeploymentDto, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
+import { ApprovalDto, CancelDto, CreateDeploymentDto, GetDeploymentQuery, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
 import { Answer, AUTHENTICATED_PROBLEMS, Problems } from '../dto/responses';
 import { badRequest, REFUSAL_STATUS } from '../problem';
 import { ValidBody, ValidQuery } from '../validation';
@@ -99,9 +99,21 @@ export class DeploymentsController {
       schema: { type: 'string', enum: ['workflow', 'final', 'index'] },
     },
   })
-  @Problems({ ...AUTHENTICATED_PROBLEMS, 404: 'No such deployment, or one this principal may not see' })
-  async get(@CurrentActor() actor: Actor, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
-    const { view, source } = await this.deployments.get(actor, id);
+  @Problems({
+    ...AUTHENTICATED_PROBLEMS,
+    400: 'waitForVersion or waitSeconds is not a whole number in its range',
+    404: 'No such deployment, or one this principal may not see',
+    429: 'Too many failed authentications from this client, or (`too-many-streams`) this principal already holds as many waits and event streams open as it may',
+  })
+  async get(
+    @CurrentActor() actor: Actor,
+    @Param('id') id: string,
+    @ValidQuery() query: GetDeploymentQuery,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const { view, source } = query.waitForVersion === undefined
+      ? await this.deployments.get(actor, id)
+      : await this.streams.waitForVersion(actor, id, query.waitForVersion, (query.waitSeconds ?? 30) * 1000, res);
     // `index` means the gate did not answer and this copy may lag it: a client that acts on
     // the state (a dashboard, a retry loop) can tell and ask again.
     res.setHeader(VIEW_SOURCE_HEADER, source);

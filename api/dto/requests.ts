@@ -181,6 +181,24 @@ export class ListDeploymentsQuery {
   waitingFor?: 'me';
 }
 
+@QuerySchema('GetDeployment', {
+  type: 'object',
+  properties: {
+    waitForVersion: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 2147483647,
+      description: 'long-poll: answer once the deployment\'s `version` is greater than this (at once if it already is, or the deployment is closed), ' +
+        'or after waitSeconds with the deployment as it is; GET /v1/deployments/{id}/events pushes every change instead',
+    },
+    waitSeconds: { type: 'integer', minimum: 1, maximum: 60, default: 30, description: 'with waitForVersion: the longest wait, 1 to 60 seconds' },
+  },
+})
+export class GetDeploymentQuery {
+  waitForVersion?: number;
+  waitSeconds?: number;
+}
+
 @QuerySchema('ListAudit', {
   type: 'object',
   properties: {

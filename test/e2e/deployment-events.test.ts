@@ -4,6 +4,7 @@
 import { readSse, type SseItem } from '../../cli/sse';
 import { type Harness, startCountersign } from '../support/harness';
 import { deploymentBody, eventually, standardCast } from '../support/fixtures';
+import { DeploymentEvents } from '../../api/deployments/deployment-events';
 
 let harness: Harness;
 let cast: Awaited<ReturnType<typeof standardCast>>;
@@ -202,6 +203,30 @@ describe('GET /v1/deployments/{id}/events', () => {
       s.close();
       return s.status === 200;
     });
+  });
+
+  it('long-polls with ?waitForVersion: answers once the version passes it, or after waitSeconds as it stands', async () => {
+    const { id, digest } = await request();
+    const now = (await cast.http.get(`/v1/deployments/${id}`, cast.ci.token)).body;
+    // Already newer than asked: at once.
+    expect((await cast.http.get(`/v1/deployments/${id}?waitForVersion=0&waitSeconds=60`, cast.ci.token)).body.version).toBe(now.version);
+    const waiting = cast.http.get(`/v1/deployments/${id}?waitForVersion=${now.version}&waitSeconds=60`, cast.ci.token);
+    await eventually(async () => harness.api.app.get(DeploymentEvents).stats().followers, (n) => n > 0);
+    expect((await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest })).status).toBe(200);
+    const answered = await waiting;
+    expect(answered.status).toBe(200);
+    expect(answered.body.version).toBeGreaterThan(now.version);
+    expect(answered.body.approvals).toHaveLength(1);
+    // Nothing changes: the deployment as it stands, after the wait.
+    const quiet = await cast.http.get(`/v1/deployments/${id}?waitForVersion=${answered.body.version}&waitSeconds=1`, cast.ci.token);
+    expect(quiet.status).toBe(200);
+    expect(quiet.body.version).toBe(answered.body.version);
+    for (const bad of ['waitForVersion=-1', 'waitForVersion=abc', 'waitForVersion=1&waitSeconds=600', 'waitForVersion=1&waitSeconds=0']) {
+      const refused = await cast.http.get(`/v1/deployments/${id}?${bad}`, cast.ci.token);
+      expect({ bad, status: refused.status }).toEqual({ bad, status: 400 });
+      expect(refused.contentType).toContain('application/problem+json');
+    }
+    expect((await cast.http.get(`/v1/deployments/${id}?waitForVersion=0`, cast.otherCi.token)).status).toBe(404);
   });
 
   it('keeps pushing after its listening connection to PostgreSQL is cut', async () => {

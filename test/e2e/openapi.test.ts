@@ -200,6 +200,8 @@ describe('the document against the real answers', () => {
     await call('POST', '/v1/deployments/{id}/approvals', { id }, carol.token, { digest: body.artifact.digest });
     const deployed = await waitForStatus(http, admin, id, ['DEPLOYED', 'FAILED']);
     await call('GET', '/v1/deployments/{id}', { id }, admin);
+    await call('GET', '/v1/deployments/{id}', { id, query: 'waitForVersion=0' }, admin);
+    await call('GET', '/v1/deployments/{id}', { id, query: 'waitForVersion=-1' }, admin); // 400
     // A closed deployment's stream answers its final state and ends.
     expect((await call('GET', '/v1/deployments/{id}/events', { id }, admin)).contentType).toMatch(/^text\/event-stream/);
     await call('GET', '/v1/deployments/{id}/events', { id: 'no-such-deployment' }, admin); // 404
