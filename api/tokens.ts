@@ -18,4 +18,6 @@ export interface ApiOptions {
   eventStreamsPerPrincipal?: number;
   /** How often an event stream sends a keep-alive comment (default 15 s). */
   eventKeepAliveMs?: number;
+  /** How long one event stream lasts before the server ends it and the client reconnects, authenticating again (default 15 min). */
+  eventStreamMaxMs?: number;
 }

@@ -27,6 +27,8 @@ export interface CliIo {
   cwd: string;
   /** Whether stdout is a terminal (a live status line) or not (CI: plain lines). */
   isTTY: boolean;
+  /** The terminal's width, so the status line stays on one row. */
+  columns?: number;
 }
 
 export interface Command {

@@ -295,6 +295,7 @@ export async function main(argv: string[], given: Partial<CliIo> = {}): Promise<
     cwd: given.cwd ?? process.cwd(),
     // A live status line only on a terminal, never in CI (CI=true) or when output is captured.
     isTTY: given.isTTY ?? (given.stdout === undefined && Boolean(process.stdout.isTTY) && !(given.env ?? process.env).CI),
+    columns: given.columns ?? process.stdout.columns,
   };
   const [name, ...rest] = argv;
   if (name === undefined) {

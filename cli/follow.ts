@@ -57,7 +57,10 @@ export class Printer {
 
   private draw(): void {
     if (!this.io.isTTY || !this.view) return;
-    this.io.stdout(`\r\x1b[2K${printable(statusLine(this.view, Date.now() - this.started, this.note))}`);
+    const text = printable(statusLine(this.view, Date.now() - this.started, this.note));
+    // One row: a wrapped line could not be redrawn in place.
+    const width = Math.max(20, (this.io.columns ?? 80) - 1);
+    this.io.stdout(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
   }
 
   stop(): void {
@@ -137,6 +140,7 @@ export async function follow(io: CliIo, server: Server, start: DeploymentView, o
 
       const controller = new AbortController();
       let lastHeard = Date.now();
+      let renewal = false;
       const watchdog = setInterval(() => {
         if (Date.now() >= deadline || Date.now() - lastHeard > silentFor) controller.abort();
       }, Math.min(1_000, silentFor));
@@ -184,6 +188,8 @@ export async function follow(io: CliIo, server: Server, start: DeploymentView, o
           for await (const item of readSse(response.body!)) {
             lastHeard = Date.now();
             if ('retry' in item) reconnectAfter = Math.min(Math.max(item.retry, 250), 30_000);
+            // The server ends a long stream on purpose (to authenticate again): reconnect quietly, at once.
+            if ('comment' in item && item.comment.startsWith('reconnect')) renewal = true;
             if (!('data' in item)) continue;
             const view = parseView(item.data, current.id);
             if (!view || view.version <= current.version) continue;
@@ -203,6 +209,7 @@ export async function follow(io: CliIo, server: Server, start: DeploymentView, o
       }
       if (outcome()) continue;
       if (Date.now() >= deadline) throw timedOut();
+      if (renewal) continue;
       printer.line(`stream closed; reconnecting (after version ${current.version})`);
       await sleep(Math.min(reconnectAfter, deadline - Date.now()));
     }

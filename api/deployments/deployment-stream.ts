@@ -13,6 +13,11 @@ import { DeploymentEvents } from './deployment-events';
 import { DeploymentsService, type SourcedView } from './deployments.service';
 
 export const DEFAULT_KEEP_ALIVE_MS = 15_000;
+/**
+ * One stream lasts at most this long; the client reconnects (with Last-Event-ID, missing
+ * nothing) and authenticates again, so a revoked token or an expired CI token stops there.
+ */
+export const DEFAULT_STREAM_MAX_MS = 15 * 60_000;
 /** What a client waits before reconnecting after the stream drops (the `retry:` field). */
 export const RECONNECT_AFTER_MS = 2_000;
 
@@ -87,6 +92,7 @@ export class DeploymentStreams {
     let closed = false;
     let reading: Promise<void> = Promise.resolve();
     let keepAlive: NodeJS.Timeout | undefined;
+    let lifetime: NodeJS.Timeout | undefined;
     const write = (text: string) => {
       if (!closed && !res.writableEnded && !res.destroyed) res.write(text);
     };
@@ -94,6 +100,7 @@ export class DeploymentStreams {
       if (closed) return;
       closed = true;
       clearInterval(keepAlive);
+      clearTimeout(lifetime);
       unfollow();
       unregister();
       this.events.releaseStream(actor.id);
@@ -148,6 +155,11 @@ export class DeploymentStreams {
       if (!this.events.listening) reread();
     }, keepAliveMs);
     keepAlive.unref();
+    lifetime = setTimeout(() => {
+      write(': reconnect: this stream has lasted as long as one may\n\n');
+      close();
+    }, this.options.eventStreamMaxMs ?? DEFAULT_STREAM_MAX_MS);
+    lifetime.unref();
 
     reread();
     await reading;

@@ -127,7 +127,7 @@ export class DeploymentsController {
       'Answers at once with the deployment\'s current state, then one event per change, pushed as the gate records it (no polling): ' +
       '`event: deployment`, `id:` the deployment\'s `version`, `data:` the deployment as GET /v1/deployments/{id} answers it, on one line. ' +
       'A comment line (`: keep-alive …`) is sent every 15 s while nothing changes. The stream ends after the event of a terminal status ' +
-      '(DEPLOYED, REJECTED, EXPIRED, CANCELLED, FAILED). A client that reconnects with `Last-Event-ID: <version>` (EventSource does) ' +
+      '(DEPLOYED, REJECTED, EXPIRED, CANCELLED, FAILED), or after 15 minutes (the client reconnects and authenticates again). A client that reconnects with `Last-Event-ID: <version>` (EventSource does) ' +
       `gets the current state at once only when it is newer than that version; \`retry: ${RECONNECT_AFTER_MS}\` asks clients to reconnect after ` +
       `${RECONNECT_AFTER_MS / 1000} s. Each principal may hold a bounded number of streams open at once (32 by default); beyond it, 429.`,
   })

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type KeyLike, SignJWT } from 'jose';
+import { main } from '../../cli/countersign';
 import { cli, runCli } from '../support/cli-process';
 import { type Harness, startCountersign } from '../support/harness';
 import { commitOf, createPrincipal, digestOf, eventually, standardCast, waitForStatus } from '../support/fixtures';
@@ -71,6 +72,8 @@ beforeAll(async () => {
   writeFileSync(failing, '#!/bin/sh\necho "kubectl: connection refused" >&2\nexit 3\n');
   chmodSync(failing, 0o755);
   harness = await startCountersign({
+    // Streams end every 1.5 s here, so every wait below also crosses the CLI's quiet reconnects.
+    eventStreamMaxMs: 1500,
     policy: `
 tiers:
   low:   { approvals: 1, expiresAfter: 24h }
@@ -177,6 +180,8 @@ describe('countersign request --wait: exit codes', () => {
     const result = await run.exited;
     expect(result.code).toBe(1);
     expect(lastLine(result.stderr)).toMatch(/EXPIRED: no quorum of 1 before/);
+    // The server renewed the stream (every 1.5 s here) while it waited: quietly.
+    expect(result.stdout).not.toContain('reconnecting');
   });
 
   it('exits 1 when the deploy fails, with the deployer\'s error', async () => {
@@ -257,7 +262,47 @@ describe('countersign request --wait: exit codes', () => {
   });
 });
 
+describe('on a terminal', () => {
+  it('keeps a live status line with the elapsed time, redrawn in place, and still exits 4 on --timeout', async () => {
+    const { args } = requestArgs();
+    let out = '';
+    let err = '';
+    const code = await main([...args, '--wait', '--timeout', '3s'], {
+      stdout: (text) => void (out += text),
+      stderr: (text) => void (err += text),
+      env: env(),
+      cwd: dir,
+      isTTY: true,
+      columns: 60,
+    });
+    expect(code).toBe(4);
+    const frames = out.split('\r\x1b[2K').filter((frame) => frame.startsWith('PENDING'));
+    expect(frames.length).toBeGreaterThanOrEqual(2);
+    expect(frames[0]).toMatch(/^PENDING 0 of 2 approvals; needs 2 approvals · \ds/);
+    for (const frame of frames) expect(frame.length).toBeLessThanOrEqual(59);
+    expect(out.endsWith('\r\x1b[2K')).toBe(true);
+    expect(lastLine(err)).toMatch(/timed out after 3s/);
+  });
+});
+
 describe('following the same request', () => {
+  it('the same --request-id 20 times at once: one deployment, every run answers with it', async () => {
+    const key = `race-${randomBytes(4).toString('hex')}`;
+    const { args, digest } = requestArgs();
+    const runs = await Promise.all(Array.from({ length: 20 }, async () => {
+      let out = '';
+      let err = '';
+      const code = await main([...args, '--request-id', key], { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: env(), cwd: dir, isTTY: false });
+      return { code, out, err };
+    }));
+    expect(runs.map((run) => run.code)).toEqual(Array(20).fill(0));
+    const ids = new Set(runs.map((run) => /^deployment (\S+) /m.exec(run.out)![1]));
+    expect(ids.size).toBe(1);
+    expect(runs.filter((run) => / requested: /.test(run.out))).toHaveLength(1);
+    const [id] = [...ids];
+    expect((await approve(id, cast.bob.token, digest)).status).toBe(200);
+  });
+
   it('a retried step with the same --request-id follows the same deployment', async () => {
     const key = `build-${randomBytes(4).toString('hex')}`;
     const { args, digest } = requestArgs();

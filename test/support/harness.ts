@@ -60,6 +60,7 @@ export interface HarnessOptions {
   /** Event streams: keep-alive interval and streams per principal (the API's defaults otherwise). */
   eventKeepAliveMs?: number;
   eventStreamsPerPrincipal?: number;
+  eventStreamMaxMs?: number;
   /** The task queue (default: a fresh one); a worker run as its own process polls the default. */
   taskQueue?: string;
 }
@@ -124,7 +125,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       host: '127.0.0.1',
       adminToken,
       logLevel: 'error',
-      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000, eventKeepAliveMs: options.eventKeepAliveMs, eventStreamsPerPrincipal: options.eventStreamsPerPrincipal },
+      options: { namespace: 'default', taskQueue, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000, eventKeepAliveMs: options.eventKeepAliveMs, eventStreamsPerPrincipal: options.eventStreamsPerPrincipal, eventStreamMaxMs: options.eventStreamMaxMs },
     });
   let api = await startApi();
   apiPort = Number(new URL(api.url).port);
