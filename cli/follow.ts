@@ -181,6 +181,14 @@ export async function follow(io: CliIo, server: Server, start: DeploymentView, o
           }
           throw refusal('GET', url, response.status, problem, text, server.token.origin);
         }
+        if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+          // A proxy's page, or not a Countersign server: no stream to read; try again, then give up.
+          await response.body?.cancel().catch(() => undefined);
+          failed(`${url} answered ${response.status} ${response.headers.get('content-type') ?? 'without a content type'}, not an event stream`);
+          await sleep(Math.min(backoff, deadline - Date.now()));
+          backoff = Math.min(backoff * 2, 15_000);
+          continue;
+        }
         failingSince = undefined;
         backoff = 1_000;
         printer.status(current);
