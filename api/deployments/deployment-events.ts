@@ -70,6 +70,11 @@ export class DeploymentEvents implements OnModuleInit, OnModuleDestroy {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
+    if (!this.connectionString()) {
+      // Without a URL there is nothing to LISTEN with: streams read afresh at each keep-alive instead.
+      this.logger.warn('the database was given without a URL: event streams fall back to reading at each keep-alive');
+      return;
+    }
     const client = new PgClient({ connectionString: this.connectionString(), connectionTimeoutMillis: 5_000, keepAlive: true });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
