@@ -343,6 +343,23 @@ describe('following the same request', () => {
   });
 });
 
+describe('faults', () => {
+  it('follows through a worker restart: an approval given while the worker is down still reaches the CLI', async () => {
+    const { run, id, digest } = await waiting([]);
+    await eventually(async () => harness.api.app.get(DeploymentEvents).stats().followers, (n) => n > 0);
+    await harness.stopWorker();
+    const first = approve(id, cast.bob.token, digest);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await harness.startWorker();
+    expect((await first).status).toBe(200);
+    expect((await approve(id, cast.carol.token, digest)).status).toBe(200);
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/approved by bob: 1 of 2 approvals/);
+    expect(result.stdout).toMatch(/DEPLOYED/);
+  });
+});
+
 describe('--from-git', () => {
   let repo: string;
   const git = (args: string[], author?: [string, string]) =>
