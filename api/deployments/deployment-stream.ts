@@ -93,6 +93,8 @@ export class DeploymentStreams {
     let reading: Promise<void> = Promise.resolve();
     let keepAlive: NodeJS.Timeout | undefined;
     let lifetime: NodeJS.Timeout | undefined;
+    /** The last read failed (the database or the gate did not answer): the next keep-alive reads again. */
+    let stale = false;
     const write = (text: string) => {
       if (!closed && !res.writableEnded && !res.destroyed) res.write(text);
     };
@@ -121,8 +123,10 @@ export class DeploymentStreams {
         if (closed) return;
         try {
           send((await this.deployments.get(actor, id)).view);
+          stale = false;
         } catch {
           // The next change or keep-alive tries again; the stream stays open.
+          stale = true;
         }
       });
     };
@@ -146,13 +150,13 @@ export class DeploymentStreams {
     // Proxies (nginx) must not buffer the stream.
     res.setHeader('x-accel-buffering', 'no');
     res.flushHeaders();
-    write(`retry: ${RECONNECT_AFTER_MS}\n: following deployment ${id}\n\n`);
+    write(`retry: ${RECONNECT_AFTER_MS}\n: following the deployment\n\n`);
 
     const keepAliveMs = this.options.eventKeepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
     keepAlive = setInterval(() => {
       write(`: keep-alive ${new Date().toISOString()}\n\n`);
-      // Pushes need the listening connection; without it, each keep-alive reads afresh.
-      if (!this.events.listening) reread();
+      // Pushes need the listening connection; without it (or after a failed read), each keep-alive reads afresh.
+      if (!this.events.listening || stale) reread();
     }, keepAliveMs);
     keepAlive.unref();
     lifetime = setTimeout(() => {
