@@ -165,8 +165,8 @@ const isoTime = (description: string) => ({ type: 'string', description: `${desc
       type: 'string',
       enum: ['me'],
       description: '`me`: only PENDING deployments the authenticated principal may approve now and whose quorum their approval would move ' +
-        '(an approver, eligible under the tier, not an author or the requester, not already approved by them; once enough people approved, ' +
-        'only members of a still-missing required group). Combines with service, environment, limit and before; not with status, overridden or reviewOverdue.',
+        '(an approver, eligible under the tier, not an author or the requester, not already approved by them; when every approval still missing ' +
+        'must come from a required group nobody covers yet, only its members). Combines with service, environment, limit and before; not with status, overridden or reviewOverdue.',
     },
   },
 })
