@@ -5,68 +5,26 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { exportJWK, generateKeyPair, type KeyLike, SignJWT } from 'jose';
 import { main } from '../../cli/countersign';
+import { type CiIssuer, startCiIssuer } from '../support/ci-issuer';
 import { cli, runCli } from '../support/cli-process';
 import { type Harness, startCountersign } from '../support/harness';
 import { commitOf, createPrincipal, digestOf, eventually, standardCast, waitForStatus } from '../support/fixtures';
 import { DeploymentEvents } from '../../api/deployments/deployment-events';
 
-const ISSUER = 'https://token.actions.example.test';
 const SUBJECT = 'repo:acme/web:environment:production';
-const ACTIONS_REQUEST_TOKEN = `actions-${randomBytes(12).toString('hex')}`;
 
 let harness: Harness;
 let cast: Awaited<ReturnType<typeof standardCast>>;
-let issuer: Server;
-let issuerUrl: string;
-let signing: { privateKey: KeyLike; publicKey: KeyLike };
-const tokenRequests: Array<{ audience: string | null; authorized: boolean }> = [];
+let issuer: CiIssuer;
 let dir: string;
 
-async function mint(audience: string, subject = SUBJECT, expiresIn = 300): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ repository: 'acme/web' })
-    .setProtectedHeader({ alg: 'RS256', kid: 'actions-1', typ: 'JWT' })
-    .setIssuer(ISSUER)
-    .setAudience(audience)
-    .setSubject(subject)
-    .setIssuedAt(now)
-    .setExpirationTime(now + expiresIn)
-    .sign(signing.privateKey);
-}
-
 beforeAll(async () => {
-  signing = await generateKeyPair('RS256');
-  const jwks = { keys: [{ ...(await exportJWK(signing.publicKey)), kid: 'actions-1', alg: 'RS256', use: 'sig' }] };
-  // GitHub's token endpoint: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=… with the request token as bearer.
-  issuer = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname === '/jwks') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
-      return;
-    }
-    if (url.pathname === '/_apis/actions/idtoken') {
-      const authorized = req.headers.authorization === `Bearer ${ACTIONS_REQUEST_TOKEN}`;
-      tokenRequests.push({ audience: url.searchParams.get('audience'), authorized });
-      if (!authorized || url.searchParams.get('api-version') !== '2.0') {
-        res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"unauthorized"}');
-        return;
-      }
-      void mint(url.searchParams.get('audience') ?? 'https://github.com/acme').then((value) => {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 1, value }));
-      });
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => issuer.listen(0, '127.0.0.1', resolve));
-  issuerUrl = `http://127.0.0.1:${(issuer.address() as AddressInfo).port}`;
-
+  issuer = await startCiIssuer();
   dir = mkdtempSync(path.join(tmpdir(), 'countersign-pipelines-'));
   const failing = path.join(dir, 'fail.sh');
   writeFileSync(failing, '#!/bin/sh\necho "kubectl: connection refused" >&2\nexit 3\n');
@@ -89,7 +47,7 @@ rules:
   - { tier: low }
 auth:
   oidc:
-    - { issuer: "${ISSUER}", audience: countersign, jwksUrl: "${issuerUrl}/jwks", principalClaim: sub }
+    - ${issuer.oidcConfig()}
 `,
   });
   cast = await standardCast(harness);
@@ -98,7 +56,7 @@ auth:
 
 afterAll(async () => {
   await harness?.close();
-  await new Promise((resolve) => issuer?.close(resolve));
+  await issuer?.close();
 });
 
 const env = (extra: Record<string, string | undefined> = {}) => ({ COUNTERSIGN_URL: harness.url, COUNTERSIGN_TOKEN: cast.ci.token, ...extra });
@@ -457,19 +415,14 @@ describe('--from-git', () => {
 });
 
 describe('CI identity tokens', () => {
-  const actions = (extra: Record<string, string> = {}) => ({
-    COUNTERSIGN_URL: harness.url,
-    ACTIONS_ID_TOKEN_REQUEST_URL: `${issuerUrl}/_apis/actions/idtoken?api-version=2.0`,
-    ACTIONS_ID_TOKEN_REQUEST_TOKEN: ACTIONS_REQUEST_TOKEN,
-    ...extra,
-  });
+  const actions = (extra: Record<string, string> = {}): Record<string, string> => ({ COUNTERSIGN_URL: harness.url, ...issuer.actionsEnv(SUBJECT), ...extra });
 
   it('GitHub Actions: fetches the job\'s OIDC token for the audience and requests as the principal that claims its subject', async () => {
-    tokenRequests.length = 0;
+    issuer.requests.length = 0;
     const { args } = requestArgs({ environment: 'staging' });
     const result = await cli(args, actions({ GITHUB_ACTOR: 'octo-dev', GITHUB_OUTPUT: path.join(dir, 'github-output') }));
     expect(result.code).toBe(0);
-    expect(tokenRequests).toEqual([{ audience: 'countersign', authorized: true }]);
+    expect(issuer.requests).toEqual([{ audience: 'countersign', subject: SUBJECT, authorized: true }]);
     const id = /^deployment (\S+) requested/m.exec(result.stdout)![1];
     const view = (await cast.http.get(`/v1/deployments/${id}`, cast.admin)).body;
     expect(view.requestedBy).toBe('gh-web');
@@ -483,10 +436,12 @@ describe('CI identity tokens', () => {
     const other = await cli(args, actions({ COUNTERSIGN_AUDIENCE: 'someone-else' }));
     expect(other.code).toBe(3);
     expect(other.stderr).toMatch(/answered 401.*GitHub Actions OIDC token \(audience someone-else\)/);
-    const noPermission = await cli(args, actions({ ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong' }));
+    const granted = actions();
+    const noPermission = await cli(args, { ...granted, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong' });
     expect(noPermission.code).toBe(3);
     expect(noPermission.stderr).toContain('id-token: write');
-    expect(noPermission.stderr).not.toContain(ACTIONS_REQUEST_TOKEN);
+    expect(noPermission.stderr).not.toContain(granted.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+    expect(noPermission.stderr).not.toContain('wrong');
   });
 
   it('GitHub Actions: --wait follows the stream with the same identity', async () => {
@@ -499,7 +454,7 @@ describe('CI identity tokens', () => {
 
   it('GitLab: sends the id_tokens JWT from COUNTERSIGN_ID_TOKEN as the bearer', async () => {
     const { args } = requestArgs({ environment: 'staging' });
-    const result = await cli(args, { COUNTERSIGN_URL: harness.url, COUNTERSIGN_ID_TOKEN: await mint('countersign'), GITLAB_USER_EMAIL: 'gitlab-dev@example.com' });
+    const result = await cli(args, { COUNTERSIGN_URL: harness.url, COUNTERSIGN_ID_TOKEN: await issuer.mint('countersign', SUBJECT), GITLAB_USER_EMAIL: 'gitlab-dev@example.com' });
     expect(result.code).toBe(0);
     const id = /^deployment (\S+) requested/m.exec(result.stdout)![1];
     const view = (await cast.http.get(`/v1/deployments/${id}`, cast.admin)).body;
