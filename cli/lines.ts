@@ -51,7 +51,7 @@ export function requestedLines(view: DeploymentView, link: string, created: bool
   return [
     `deployment ${view.id} ${created ? 'requested' : 'already requested (same --request-id)'}: ${view.service} to ${view.environment}, ${view.artifact.name}@${view.artifact.digest}`,
     `  status    ${view.status}`,
-    `  tier      ${ruleText(view)}`,
+    `  rule      ${ruleText(view)}`,
     ...(view.status === 'PENDING' ? [`  needs     ${stillNeeds(view).replace(/^needs /, '') || 'nothing more'} (expires ${view.expiresAt})`] : []),
     `  approvers ${link}`,
   ];
@@ -114,7 +114,7 @@ export function statusLines(view: DeploymentView, link: string): string[] {
   const lines = [
     `deployment ${view.id}: ${view.service} to ${view.environment}, ${view.artifact.name}@${view.artifact.digest}`,
     `  status    ${view.status}${isTerminal(view.status) || view.status !== 'PENDING' ? '' : ` (expires ${view.expiresAt})`}`,
-    `  tier      ${ruleText(view)}`,
+    `  rule      ${ruleText(view)}`,
     `  approvals ${view.approvals.length ? view.approvals.map((a) => `${a.approver} (${a.at})`).join(', ') : 'none yet'}`,
   ];
   if (view.status === 'PENDING') lines.push(`  needs     ${stillNeeds(view).replace(/^needs /, '') || 'nothing more'}`);

@@ -174,6 +174,8 @@ describe('countersign request --wait: exit codes', () => {
       [['approve', 'some-id'], /--digest is required/],
       [['reject', 'some-id'], /--comment is required/],
       [['status'], /name the deployment ID/],
+      [['status', '../../v1/audit'], /is not a deployment id/],
+      [['approve', 'a?b=c', '--digest', digestOf('x')], /is not a deployment id/],
       [['list', '--waiting-for-me', '--status', 'DEPLOYED'], /drop --status/],
     ];
     for (const [argv, message] of cases) {
