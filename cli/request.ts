@@ -8,7 +8,7 @@ import { type CliIo, type Command, EXIT, parse, Server, serverUrl, usageError } 
 import { follow, FollowEnd, type Until } from './follow';
 import { changeFromGit, type GitRun, gitIn } from './git-range';
 import { tokenSource } from './identity';
-import { approverLink, printable, requestedLines } from './lines';
+import { approverLink, oneLine, printable, requestedLines } from './lines';
 
 export const REQUEST_USAGE = `usage: countersign request --service S --environment E --artifact NAME --digest sha256:HEX
                            [--commit SHA] [--author ID]... [--summary TEXT] [--url URL]
@@ -41,7 +41,7 @@ environment: COUNTERSIGN_URL (the server); COUNTERSIGN_TOKEN, or a CI identity t
 Actions (permissions: id-token: write; audience COUNTERSIGN_AUDIENCE, default countersign) or
 GitLab (id_tokens: COUNTERSIGN_ID_TOKEN); COUNTERSIGN_PUBLIC_URL, the base of the approvers'
 link (default COUNTERSIGN_URL). In GitHub Actions, deployment-id and status are also written
-to $GITHUB_OUTPUT.
+to $GITHUB_OUTPUT, and with --wait the verdict to the job summary ($GITHUB_STEP_SUMMARY).
 
 exit codes: 0 requested (with --wait: DEPLOYED, or APPROVED with --until approved);
 1 the gate said no (REJECTED, EXPIRED, CANCELLED, FAILED; the reason is printed last);
@@ -177,14 +177,21 @@ async function lastDeployedCommit(server: Server, service: string, environment: 
   return typeof commit === 'string' ? commit : undefined;
 }
 
-/** In GitHub Actions, the step's outputs: `deployment-id`, `status`. */
-function writeGithubOutput(io: CliIo, view: DeploymentView): void {
-  const file = io.env.GITHUB_OUTPUT;
-  if (!file) return;
-  try {
-    appendFileSync(file, `deployment-id=${view.id}\nstatus=${view.status}\n`);
-  } catch (err) {
-    io.stderr(`countersign request: could not write $GITHUB_OUTPUT (${(err as Error).message})\n`);
+/** In GitHub Actions, the step's outputs (`deployment-id`, `status`), and at the end a line in the job's summary. */
+function writeGithubOutput(io: CliIo, view: DeploymentView, link?: string): void {
+  const write = (variable: 'GITHUB_OUTPUT' | 'GITHUB_STEP_SUMMARY', text: string) => {
+    const file = io.env[variable];
+    if (!file) return;
+    try {
+      appendFileSync(file, text);
+    } catch (err) {
+      io.stderr(`countersign request: could not write $${variable} (${(err as Error).message})\n`);
+    }
+  };
+  write('GITHUB_OUTPUT', `deployment-id=${view.id}\nstatus=${view.status}\n`);
+  if (link) {
+    const why = view.decision?.reason ? `: ${oneLine(view.decision.reason).replace(/[[\]<>|*_`]/g, ' ')}` : '';
+    write('GITHUB_STEP_SUMMARY', `Countersign: deployment [${view.id}](${link}) of ${view.service} to ${view.environment} is **${view.status}**${why}\n`);
   }
 }
 
@@ -238,10 +245,10 @@ export async function runRequest(args: string[], io: CliIo, git: GitRun = gitIn(
   say(`waiting until ${parsed.until === 'approved' ? 'APPROVED' : 'DEPLOYED'}${parsed.timeoutText ? ` (at most ${parsed.timeoutText})` : ''}…`);
   try {
     const final = await follow(io, server, view, { until: parsed.until, timeoutMs: parsed.timeoutMs });
-    writeGithubOutput(io, final);
+    writeGithubOutput(io, final, link);
     return EXIT.OK;
   } catch (err) {
-    if (err instanceof FollowEnd) writeGithubOutput(io, err.view);
+    if (err instanceof FollowEnd) writeGithubOutput(io, err.view, link);
     throw err;
   }
 }

@@ -145,6 +145,8 @@ describe('the GitHub Actions example', () => {
     };
     const jobEnv = Object.fromEntries(Object.entries({ ...(workflow.env ?? {}), ...(job.env ?? {}) }).map(([k, v]) => [k, expand(String(v))]));
 
+    const summary = path.join(repo, '.github-step-summary');
+    writeFileSync(summary, '');
     const approving = approveWhenWaiting(head, [cast.bob, cast.carol]);
     const results: Array<{ name: string; result: ShellResult }> = [];
     let failed = false;
@@ -155,7 +157,7 @@ describe('the GitHub Actions example', () => {
       const output = path.join(repo, `.github-output-${index}`);
       writeFileSync(output, '');
       const stepEnv = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expand(String(v))]));
-      const result = await shell(expand(step.run), runnerEnv({ ...base, ...jobEnv, ...stepEnv, GITHUB_OUTPUT: output }));
+      const result = await shell(expand(step.run), runnerEnv({ ...base, ...jobEnv, ...stepEnv, GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary }));
       results.push({ name: step.name, result });
       if (step.id) {
         outputs[step.id] = Object.fromEntries(readFileSync(output, 'utf8').split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
@@ -168,6 +170,7 @@ describe('the GitHub Actions example', () => {
     expect(results.map((r) => r.name)).toEqual(['Build', 'Ask Countersign and wait for the verdict', 'Say what happened']);
     expect(outputs.gate).toEqual({ 'deployment-id': id, status: 'DEPLOYED' });
     expect(results[2].result.output).toBe(`deployment ${id} is DEPLOYED\n`);
+    expect(readFileSync(summary, 'utf8')).toBe(`Countersign: deployment [${id}](${harness.url}/ui/deployments/${id}) of web to production is **DEPLOYED**: deployed ghcr.io/acme/web/web:${head}@${outputs.build.digest} with log\n`);
     const gate = results[1].result.output;
     expect(gate).toMatch(/from git: commit [0-9a-f]{40}, range [0-9a-f]{12} \(1 commit\): no earlier DEPLOYED deployment/);
     expect(gate).toMatch(/approved by carol: 2 of 2 approvals/);
