@@ -4,7 +4,7 @@
 import { appendFileSync } from 'node:fs';
 import { parseDuration } from '../policy/duration';
 import type { DeploymentView } from '../policy/types';
-import { type CliIo, type Command, EXIT, parse, Server, serverUrl, usageError } from './common';
+import { type CliIo, CliError, type Command, EXIT, parse, Server, ServerRefusal, serverUrl, usageError } from './common';
 import { follow, FollowEnd, type Until } from './follow';
 import { changeFromGit, type GitRun, gitIn } from './git-range';
 import { tokenSource } from './identity';
@@ -195,6 +195,24 @@ function writeGithubOutput(io: CliIo, view: DeploymentView, link?: string): void
   }
 }
 
+/**
+ * POST /v1/deployments. With a request id, a retry is safe (it answers the same deployment), so
+ * an unavailable server (503 and the like, or no answer) is asked again a few times first.
+ */
+async function postRequest(io: CliIo, server: Server, body: unknown, retryable: boolean) {
+  const delays = retryable ? [1_000, 3_000, 7_000] : [];
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await server.call('POST', '/v1/deployments', body);
+    } catch (err) {
+      const transient = err instanceof ServerRefusal ? [502, 503, 504].includes(err.status) : err instanceof CliError && err.exit === EXIT.SERVER;
+      if (!transient || attempt >= delays.length) throw err;
+      io.stderr(`countersign request: ${(err as Error).message}; asking again with the same --request-id in ${delays[attempt] / 1000} s\n`);
+      await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+    }
+  }
+}
+
 export async function runRequest(args: string[], io: CliIo, git: GitRun = gitIn(io.cwd)): Promise<number> {
   const parsed = parseRequestArgs(args, io.env);
   if (parsed.help) {
@@ -235,7 +253,7 @@ export async function runRequest(args: string[], io: CliIo, git: GitRun = gitIn(
     ...(parsed.requestId ? { requestId: parsed.requestId } : {}),
     ...(parsed.minimumTier ? { minimumTier: parsed.minimumTier } : {}),
   };
-  const answer = await server.call('POST', '/v1/deployments', body);
+  const answer = await postRequest(io, server, body, parsed.requestId !== undefined);
   const view = answer.body as DeploymentView;
   const link = approverLink(io.env.COUNTERSIGN_PUBLIC_URL?.trim() || base, view.id);
   for (const line of requestedLines(view, link, answer.status === 201)) say(line);

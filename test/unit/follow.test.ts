@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { CliError, EXIT, Server } from '../../cli/common';
 import { follow, FollowEnd } from '../../cli/follow';
+import { runRequest } from '../../cli/request';
 import type { DeploymentView } from '../../policy/types';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, attempt: number) => void;
@@ -144,5 +145,38 @@ describe('follow', () => {
     const result = await run({ until: 'deployed' });
     expect(result.code).toBe(EXIT.OK);
     expect(result.final?.version).toBe(5);
+  });
+});
+
+describe('request', () => {
+  const args = ['--service', 'web', '--environment', 'production', '--artifact', 'web', '--digest', DIGEST, '--commit', 'c'.repeat(40), '--author', 'a@x.io'];
+  const io = () => {
+    let out = '';
+    let err = '';
+    return {
+      io: { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), env: { COUNTERSIGN_URL: base, COUNTERSIGN_TOKEN: 'secret-token' }, fetch: globalThis.fetch, cwd: '.', isTTY: false },
+      out: () => out,
+      err: () => err,
+    };
+  };
+  const answer503ThenCreate: Handler = (_req, res, attempt) => {
+    if (attempt === 1) res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"detail":"Temporal is unavailable"}');
+    else res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(view(0)));
+  };
+
+  it('asks again after a 503 when --request-id makes it safe', async () => {
+    handler = answer503ThenCreate;
+    const { io: world, out, err } = io();
+    expect(await runRequest([...args, '--request-id', 'k'], world)).toBe(EXIT.OK);
+    expect(attempts).toHaveLength(2);
+    expect(err()).toMatch(/answered 503: Temporal is unavailable; asking again with the same --request-id in 1 s/);
+    expect(out()).toMatch(/^deployment dep-1 requested/);
+  });
+
+  it('does not ask twice without --request-id: a second request could be a second deployment', async () => {
+    handler = answer503ThenCreate;
+    const { io: world } = io();
+    await expect(runRequest(args, world)).rejects.toMatchObject({ exit: EXIT.SERVER });
+    expect(attempts).toHaveLength(1);
   });
 });
