@@ -147,8 +147,18 @@ export async function follow(io: CliIo, server: Server, start: DeploymentView, o
       const deadlineTimer = Number.isFinite(deadline) ? setTimeout(() => controller.abort(), deadline - Date.now()) : undefined;
       try {
         let response: Response;
+        let token: string;
         try {
-          const token = await server.token.get();
+          token = await server.token.get();
+        } catch (err) {
+          // A CI token endpoint that does not answer just now is an outage like the server's.
+          if (!(err instanceof CliError) || err.exit !== EXIT.SERVER) throw err;
+          failed(err.message);
+          await sleep(Math.min(backoff, deadline - Date.now()));
+          backoff = Math.min(backoff * 2, 15_000);
+          continue;
+        }
+        try {
           response = await io.fetch(url, {
             headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, 'last-event-id': String(current.version) },
             signal: controller.signal,
