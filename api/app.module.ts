@@ -15,6 +15,8 @@ import { AuthService } from './auth/auth.service';
 import { OidcAuthenticator } from './auth/oidc';
 import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
+import { DeploymentEvents } from './deployments/deployment-events';
+import { DeploymentStreams } from './deployments/deployment-stream';
 import { GateClient } from './deployments/gate-client';
 import { EvidenceController, KeysController } from './evidence/evidence.controller';
 import { HealthController } from './health/health.controller';
@@ -70,6 +72,8 @@ export class AppModule {
         { provide: DeploymentIndex, useFactory: (db: DataSource) => new DeploymentIndex(db), inject: [DATA_SOURCE] },
         GateClient,
         DeploymentsService,
+        DeploymentEvents,
+        DeploymentStreams,
         GitWebhooksService,
         SlackService,
         Metrics,

@@ -16,4 +16,10 @@ export interface ApiOptions {
   answerTimeoutMs: number;
   /** The base of links to the approver page (COUNTERSIGN_PUBLIC_URL); default the URL the caller reached. */
   publicBaseUrl?: string;
+  /** Event streams (GET /v1/deployments/{id}/events) one principal may hold open at once; 429 beyond (default 32). */
+  eventStreamsPerPrincipal?: number;
+  /** How often an event stream sends a keep-alive comment (default 15 s). */
+  eventKeepAliveMs?: number;
+  /** How long one event stream lasts before the server ends it and the client reconnects, authenticating again (default 15 min). */
+  eventStreamMaxMs?: number;
 }

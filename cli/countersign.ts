@@ -1,111 +1,17 @@
-// `countersign`: checks evidence offline and the audit chain through a server. `main` takes its
-// arguments and its world (output, environment, fetch) as parameters, so tests run it in-process;
-// bin/countersign.js runs it for real.
+// `countersign`: the command line. This file is the dispatcher and the commands about evidence
+// and the audit trail; the pipeline's and the approvers' commands live beside it (request.ts,
+// people.ts), sharing common.ts. `main` takes its arguments and its world (output, environment,
+// fetch) as parameters, so tests run it in-process; bin/countersign.js runs it for real.
 
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { keyIdOf, readPublicKey } from '../evidence/keys';
 import { type EvidenceVerdict, normalizeDigest, verifyEvidence } from '../evidence/verify';
+import { type CliIo, CliError, type Command, EXIT, getJson, parse, readText, serverUrl, usageError } from './common';
+import { approveCommand, listCommand, rejectCommand, statusCommand } from './people';
+import { requestCommand } from './request';
 
-export const EXIT = {
-  /** The evidence is valid; the audit chain is intact; the command did what it says. */
-  OK: 0,
-  /** The evidence is invalid, or the audit chain is broken. */
-  INVALID: 1,
-  /** Bad arguments, a missing setting, or a file that cannot be read. */
-  USAGE: 2,
-  /** The server could not be reached, or refused the request (401, 403, 5xx…). */
-  SERVER: 3,
-} as const;
-
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: Record<string, string | undefined>;
-  fetch: typeof fetch;
-  /** Where relative file names are resolved. */
-  cwd: string;
-}
-
-export interface Command {
-  /** One line, for `countersign --help`. */
-  summary: string;
-  /** The synopsis and options, for `countersign COMMAND --help`. */
-  usage: string;
-  run(args: string[], io: CliIo): Promise<number>;
-}
-
-/** A failure that ends the command with `exit` and `message` on stderr. */
-export class CliError extends Error {
-  constructor(readonly exit: number, message: string) {
-    super(message);
-  }
-}
-
-const usageError = (message: string) => new CliError(EXIT.USAGE, message);
-
-function parse(
-  args: string[],
-  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
-  usage: string,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
-  } catch (err) {
-    throw usageError(`${(err as Error).message}\n\n${usage}`);
-  }
-}
-
-function readText(io: CliIo, file: string, what: string): string {
-  try {
-    return readFileSync(path.resolve(io.cwd, file), 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw usageError(`cannot read ${what} ${file}: ${why}`);
-  }
-}
+export { type CliIo, CliError, type Command, EXIT } from './common';
 
 // --- talking to a server ------------------------------------------------------------------
-
-function serverUrl(io: CliIo, forWhat: string): string {
-  const url = io.env.COUNTERSIGN_URL?.trim();
-  if (!url) throw usageError(`set COUNTERSIGN_URL to the Countersign server (e.g. http://127.0.0.1:3000) ${forWhat}`);
-  if (!/^https?:\/\//i.test(url)) throw usageError(`COUNTERSIGN_URL must start with http:// or https://, got ${JSON.stringify(url)}`);
-  return url.replace(/\/+$/, '');
-}
-
-async function getJson(io: CliIo, url: string, token?: string, method: 'GET' | 'POST' = 'GET'): Promise<any> {
-  let response: Response;
-  try {
-    response = await io.fetch(url, {
-      method,
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new CliError(EXIT.SERVER, `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-  }
-  const text = await response.text();
-  let body: any;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  if (!response.ok) {
-    const detail = typeof body?.detail === 'string' ? body.detail : text.slice(0, 200) || response.statusText;
-    const hint = response.status === 401
-      ? ' (set COUNTERSIGN_TOKEN to a valid token)'
-      : response.status === 403 ? ' (COUNTERSIGN_TOKEN\'s principal lacks the role this needs)' : '';
-    throw new CliError(EXIT.SERVER, `${url} answered ${response.status}: ${detail}${hint}`);
-  }
-  if (body === undefined) throw new CliError(EXIT.SERVER, `${url} did not answer JSON; is COUNTERSIGN_URL a Countersign server?`);
-  return body;
-}
 
 interface PublishedKey {
   keyid: string;
@@ -340,6 +246,11 @@ const reconcileCommand: Command = {
 
 /** Every command by name; add one here and it is in `--help` too. */
 export const commands: Record<string, Command> = {
+  request: requestCommand,
+  status: statusCommand,
+  list: listCommand,
+  approve: approveCommand,
+  reject: rejectCommand,
   verify: verifyCommand,
   audit: auditCommand,
   keys: keysCommand,
@@ -357,14 +268,20 @@ export function helpText(): string {
     '`countersign COMMAND --help` details one.',
     '',
     'environment:',
-    '  COUNTERSIGN_URL    the server, e.g. http://127.0.0.1:3000 (for audit, keys, and verify without --key)',
-    '  COUNTERSIGN_TOKEN  a bearer token (audit verify needs an admin\'s)',
+    '  COUNTERSIGN_URL         the server, e.g. http://127.0.0.1:3000 (for every command but verify --key)',
+    '  COUNTERSIGN_TOKEN       a bearer token (audit verify needs an admin\'s)',
+    '  without COUNTERSIGN_TOKEN, a CI identity token: GitHub Actions (permissions: id-token: write;',
+    '                          audience COUNTERSIGN_AUDIENCE, default countersign) or GitLab',
+    '                          (id_tokens: COUNTERSIGN_ID_TOKEN)',
+    '  COUNTERSIGN_PUBLIC_URL  the base of approvers\' links (default COUNTERSIGN_URL)',
     '',
     'exit codes:',
-    '  0  valid evidence, intact audit chain, or the command succeeded',
-    '  1  invalid evidence, or a broken audit chain (the reason is printed)',
+    '  0  valid evidence, an intact audit chain, the wanted state reached: the command succeeded',
+    '  1  invalid evidence, a broken audit chain, or the gate said no (REJECTED, EXPIRED,',
+    '     CANCELLED, FAILED, a refused approval); the reason is printed last',
     '  2  usage error: bad arguments, a missing setting, a file that cannot be read',
     '  3  the server is unreachable or refused the request (401, 403, 5xx…)',
+    '  4  request --wait --timeout: the time passed; the request stays pending',
     '',
   ].join('\n');
 }
@@ -376,6 +293,9 @@ export async function main(argv: string[], given: Partial<CliIo> = {}): Promise<
     env: given.env ?? process.env,
     fetch: given.fetch ?? globalThis.fetch,
     cwd: given.cwd ?? process.cwd(),
+    // A live status line only on a terminal, never in CI (CI=true) or when output is captured.
+    isTTY: given.isTTY ?? (given.stdout === undefined && Boolean(process.stdout.isTTY) && !(given.env ?? process.env).CI),
+    columns: given.columns ?? process.stdout.columns,
   };
   const [name, ...rest] = argv;
   if (name === undefined) {
@@ -403,4 +323,11 @@ export async function main(argv: string[], given: Partial<CliIo> = {}): Promise<
     io.stderr(`countersign ${name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.USAGE;
   }
+}
+
+/** `node -r test/support/register-ts.js cli/countersign.ts …` runs it from source, as bin/countersign.js runs dist. */
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

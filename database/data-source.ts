@@ -17,6 +17,7 @@ import { EvidenceRecords1764806400000 } from './migrations/1764806400000-evidenc
 import { PrincipalIdentities1764900000000 } from './migrations/1764900000000-principal-identities';
 import { DeployRunOutcomes1764950000000 } from './migrations/1764950000000-deploy-run-outcomes';
 import { DeploymentListingIndexes1765000000000 } from './migrations/1765000000000-deployment-listing-indexes';
+import { DeploymentChangeNotify1765100000000 } from './migrations/1765100000000-deployment-change-notify';
 import { Notifications1765300000000 } from './migrations/1765300000000-notifications';
 import { UiSessions1765400000000 } from './migrations/1765400000000-ui-sessions';
 
@@ -26,7 +27,7 @@ export const ENTITIES = [
 ];
 export const MIGRATIONS = [
   InitialSchema1764547200000, EvidenceRecords1764806400000, PrincipalIdentities1764900000000, DeployRunOutcomes1764950000000,
-  DeploymentListingIndexes1765000000000, Notifications1765300000000, UiSessions1765400000000,
+  DeploymentListingIndexes1765000000000, DeploymentChangeNotify1765100000000, Notifications1765300000000, UiSessions1765400000000,
 ];
 
 export const CONNECT_TIMEOUT_MS = 5_000;

@@ -26,9 +26,10 @@ export interface WaitingState {
  *   comparison of identity.ts (segregationOfDuties, exactly as the gate applies it);
  * - the tier's `eligibleGroups`, when it names any, include one of the person's groups;
  * - the person has not approved it already;
- * - their approval would count towards the quorum: approvals are still missing, or, once
- *   enough people have approved, the person is in a `requiredGroups` group no approval covers
- *   yet (only such a member can complete it then).
+ * - their approval would bring the quorum closer: they are in a `requiredGroups` group that no
+ *   approval covers yet, or more approvals are missing than there are such groups (so an
+ *   approval from anyone still counts). When every approval still missing must come from a
+ *   missing group (e.g. 1 more, and security not yet covered), only members are waited for.
  */
 export function waitingFor(
   request: DeploymentRequest,
@@ -46,8 +47,9 @@ export function waitingFor(
   if (!eligibility(request.rule, person).ok) return no('NOT_ELIGIBLE');
   if (state.approvals.some((approval) => approval.approver === person.id)) return no('ALREADY_APPROVED');
   const people = new Set(state.approvals.map((approval) => approval.approver)).size;
-  if (people < request.rule.approvals) return { waiting: true };
+  const remaining = request.rule.approvals - people;
   const missing = missingGroups(request.rule, state.approvals);
   if (missing.some((group) => person.groups.includes(group))) return { waiting: true };
+  if (remaining > missing.length) return { waiting: true };
   return no('NOT_NEEDED');
 }

@@ -1,13 +1,14 @@
-import { applyDecorators, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiOperation } from '@nestjs/swagger';
-import type { Response } from 'express';
+import { applyDecorators, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiProduces, ApiResponse } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 import { type AnswerKind, REFUSAL_REASONS } from '../../policy/types';
 import { type Actor, CurrentActor, Roles } from '../auth/actor';
-import { ApprovalDto, CancelDto, CreateDeploymentDto, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
+import { ApprovalDto, CancelDto, CreateDeploymentDto, GetDeploymentQuery, ListDeploymentsQuery, OverrideDto, RejectionDto, ReviewDto } from '../dto/requests';
 import { Answer, AUTHENTICATED_PROBLEMS, Problems } from '../dto/responses';
 import { badRequest, REFUSAL_STATUS } from '../problem';
 import { ValidBody, ValidQuery } from '../validation';
 import { DeploymentsService } from './deployments.service';
+import { DeploymentStreams, RECONNECT_AFTER_MS } from './deployment-stream';
 import { AnswerToGate } from './refused-input';
 
 export const VIEW_SOURCE_HEADER = 'Countersign-View-Source';
@@ -43,7 +44,10 @@ function GateAnswer(kind: AnswerKind, summary: string, answered: string) {
 
 @Controller('v1/deployments')
 export class DeploymentsController {
-  constructor(private readonly deployments: DeploymentsService) {}
+  constructor(
+    private readonly deployments: DeploymentsService,
+    private readonly streams: DeploymentStreams,
+  ) {}
 
   @Post()
   @Roles('pipeline')
@@ -95,13 +99,52 @@ export class DeploymentsController {
       schema: { type: 'string', enum: ['workflow', 'final', 'index'] },
     },
   })
-  @Problems({ ...AUTHENTICATED_PROBLEMS, 404: 'No such deployment, or one this principal may not see' })
-  async get(@CurrentActor() actor: Actor, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
-    const { view, source } = await this.deployments.get(actor, id);
+  @Problems({
+    ...AUTHENTICATED_PROBLEMS,
+    400: 'waitForVersion or waitSeconds is not a whole number in its range',
+    404: 'No such deployment, or one this principal may not see',
+    429: 'Too many failed authentications from this client, or (`too-many-streams`) this principal already holds as many waits and event streams open as it may',
+  })
+  async get(
+    @CurrentActor() actor: Actor,
+    @Param('id') id: string,
+    @ValidQuery() query: GetDeploymentQuery,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const { view, source } = query.waitForVersion === undefined
+      ? await this.deployments.get(actor, id)
+      : await this.streams.waitForVersion(actor, id, query.waitForVersion, (query.waitSeconds ?? 30) * 1000, res);
     // `index` means the gate did not answer and this copy may lag it: a client that acts on
     // the state (a dashboard, a retry loop) can tell and ask again.
     res.setHeader(VIEW_SOURCE_HEADER, source);
     return view;
+  }
+
+  @Get(':id/events')
+  @ApiOperation({
+    summary: 'Follow one deployment as server-sent events (text/event-stream)',
+    description:
+      'Answers at once with the deployment\'s current state, then one event per change, pushed as the gate records it (no polling): ' +
+      '`event: deployment`, `id:` the deployment\'s `version`, `data:` the deployment as GET /v1/deployments/{id} answers it, on one line. ' +
+      'A comment line (`: keep-alive …`) is sent every 15 s while nothing changes. The stream ends after the event of a terminal status ' +
+      '(DEPLOYED, REJECTED, EXPIRED, CANCELLED, FAILED), or after 15 minutes (the client reconnects and authenticates again). A client that reconnects with `Last-Event-ID: <version>` (EventSource does) ' +
+      `gets the current state at once only when it is newer than that version; \`retry: ${RECONNECT_AFTER_MS}\` asks clients to reconnect after ` +
+      `${RECONNECT_AFTER_MS / 1000} s. Each principal may hold a bounded number of streams open at once (32 by default); beyond it, 429.`,
+  })
+  @ApiProduces('text/event-stream')
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'the `id:` (version) of the last event received; only a newer state is sent' })
+  @ApiResponse({
+    status: 200,
+    description: 'an event stream: `retry:`, then `id: <version>` / `event: deployment` / `data: <Deployment JSON>` per change, and keep-alive comments',
+    content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 3\nevent: deployment\ndata: {"id":"…","status":"PENDING","version":3,…}\n\n' } } },
+  })
+  @Problems({
+    ...AUTHENTICATED_PROBLEMS,
+    404: 'No such deployment, or one this principal may not see',
+    429: 'Too many failed authentications from this client, or (`too-many-streams`) this principal already holds as many event streams open as it may',
+  })
+  async events(@CurrentActor() actor: Actor, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    await this.streams.open(actor, id, req, res);
   }
 
   @Post(':id/approvals')

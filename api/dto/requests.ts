@@ -168,8 +168,8 @@ const isoTime = (description: string) => ({ type: 'string', description: `${desc
       type: 'string',
       enum: ['me'],
       description: '`me`: only PENDING deployments the authenticated principal may approve now and whose quorum their approval would move ' +
-        '(an approver, eligible under the tier, not an author or the requester, not already approved by them; once enough people approved, ' +
-        'only members of a still-missing required group). Combines with service, environment, limit and before; not with status, overridden or reviewOverdue.',
+        '(an approver, eligible under the tier, not an author or the requester, not already approved by them; when every approval still missing ' +
+        'must come from a required group nobody covers yet, only its members). Combines with service, environment, limit and before; not with status, overridden or reviewOverdue.',
     },
   },
 })
@@ -182,6 +182,24 @@ export class ListDeploymentsQuery {
   overridden?: boolean;
   reviewOverdue?: boolean;
   waitingFor?: 'me';
+}
+
+@QuerySchema('GetDeployment', {
+  type: 'object',
+  properties: {
+    waitForVersion: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 2147483647,
+      description: 'long-poll: answer once the deployment\'s `version` is greater than this (at once if it already is, or the deployment is closed), ' +
+        'or after waitSeconds with the deployment as it is; GET /v1/deployments/{id}/events pushes every change instead',
+    },
+    waitSeconds: { type: 'integer', minimum: 1, maximum: 60, default: 30, description: 'with waitForVersion: the longest wait, 1 to 60 seconds' },
+  },
+})
+export class GetDeploymentQuery {
+  waitForVersion?: number;
+  waitSeconds?: number;
 }
 
 @QuerySchema('ListAudit', {

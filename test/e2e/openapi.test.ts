@@ -201,6 +201,11 @@ describe('the document against the real answers', () => {
     await call('POST', '/v1/deployments/{id}/approvals', { id }, carol.token, { digest: body.artifact.digest });
     const deployed = await waitForStatus(http, admin, id, ['DEPLOYED', 'FAILED']);
     await call('GET', '/v1/deployments/{id}', { id }, admin);
+    await call('GET', '/v1/deployments/{id}', { id, query: 'waitForVersion=0' }, admin);
+    await call('GET', '/v1/deployments/{id}', { id, query: 'waitForVersion=-1' }, admin); // 400
+    // A closed deployment's stream answers its final state and ends.
+    expect((await call('GET', '/v1/deployments/{id}/events', { id }, admin)).contentType).toMatch(/^text\/event-stream/);
+    await call('GET', '/v1/deployments/{id}/events', { id: 'no-such-deployment' }, admin); // 404
     await call('POST', '/v1/deployments/{id}/rejections', { id }, dave.token, { comment: 'too late' }); // 409 NOT_PENDING
     expect(deployed.status).toBe('DEPLOYED');
 
@@ -222,6 +227,8 @@ describe('the document against the real answers', () => {
     // Listing, filters and their refusals.
     await call('GET', '/v1/deployments', { query: 'service=web&status=DEPLOYED&limit=5' }, admin);
     await call('GET', '/v1/deployments', { query: 'overridden=true' }, admin);
+    await call('GET', '/v1/deployments', { query: 'waitingFor=me' }, bob.token);
+    await call('GET', '/v1/deployments', { query: 'waitingFor=me&status=PENDING' }, bob.token); // 400
     await call('GET', '/v1/deployments', { query: 'status=DONE' }, admin); // 400
     await call('GET', '/v1/deployments', { query: 'limit=500' }, admin); // 400
     await call('GET', '/v1/deployments', { query: 'before=nonsense' }, admin); // 422

@@ -57,6 +57,10 @@ export interface HarnessOptions {
    */
   apiDatabaseVia?: string;
   workerDatabaseVia?: string;
+  /** Event streams: keep-alive interval and streams per principal (the API's defaults otherwise). */
+  eventKeepAliveMs?: number;
+  eventStreamsPerPrincipal?: number;
+  eventStreamMaxMs?: number;
   /** The task queue (default: a fresh one); a worker run as its own process polls the default. */
   taskQueue?: string;
   /** The Temporal UI's URL, as TEMPORAL_UI_URL gives it to the API (links on the approver page). */
@@ -125,7 +129,7 @@ export async function startCountersign(options: HarnessOptions = {}): Promise<Ha
       host: '127.0.0.1',
       adminToken,
       logLevel: 'error',
-      options: { namespace: 'default', taskQueue, temporalUiUrl: options.temporalUiUrl, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000 },
+      options: { namespace: 'default', taskQueue, temporalUiUrl: options.temporalUiUrl, authFailuresPerMinute: options.authFailuresPerMinute ?? 1000, answerTimeoutMs: options.answerTimeoutMs ?? 30_000, eventKeepAliveMs: options.eventKeepAliveMs, eventStreamsPerPrincipal: options.eventStreamsPerPrincipal, eventStreamMaxMs: options.eventStreamMaxMs },
     });
   let api = await startApi();
   apiPort = Number(new URL(api.url).port);
