@@ -12,8 +12,9 @@ import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
 import type { EvidenceKey } from '../evidence/keys';
 import { DeployerFailure, runDeployer } from './deployers';
+import { createCalendarActivities } from './calendar';
 import { createGitActivities } from './git';
-import type { DeployActivities, GateActivities, GitActivities } from './types';
+import type { CalendarActivities, DeployActivities, GateActivities, GitActivities } from './types';
 
 export interface ActivityDependencies {
   dataSource: DataSource;
@@ -116,8 +117,9 @@ async function untilDatabase<T>(context: Context, what: string, query: () => Pro
   }
 }
 
-export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities {
+export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities & CalendarActivities {
   return {
+    ...createCalendarActivities({ dataSource, policy }),
     ...createGitActivities({
       dataDir: dataDir ?? path.resolve('.data'),
       evidenceKey,

@@ -1,0 +1,45 @@
+// The change calendar and stale requests: the workflow's reads of the configuration as it is
+// now, and the supersede step of a new request. Thin and idempotent, like every activity.
+
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { DataSource } from 'typeorm';
+import { sameTarget } from '../database/deployment-index';
+import type { Policy } from '../policy/config';
+import { freezeAt } from '../policy/freezes';
+import { canonicalName } from '../policy/names';
+import { workflowIdFor } from '../policy/types';
+import { supersedeUpdate } from '../workflows/definitions';
+import type { CalendarActivities } from './types';
+
+export function createCalendarActivities({ dataSource, policy }: { dataSource: DataSource; policy: () => Policy }): CalendarActivities {
+  return {
+    async checkFreeze({ service, environment }) {
+      return freezeAt(policy().freezes, service, environment, Date.now());
+    },
+
+    async supersedeOlder({ id, service, environment, requestedAt }) {
+      const context = Context.current();
+      const key = `${canonicalName(service)}\n${canonicalName(environment)}`;
+      const { olderPending, newer } = await sameTarget(dataSource, {
+        id,
+        requestedAt,
+        same: (row) => `${canonicalName(row.service)}\n${canonicalName(row.environment)}` === key,
+      });
+      const cancelled: string[] = [];
+      for (const older of olderPending) {
+        context.heartbeat(older);
+        try {
+          const answer = await context.client.workflow.getHandle(workflowIdFor(older)).executeUpdate(supersedeUpdate, { args: [{ by: id }] });
+          if (answer.outcome === 'accepted') cancelled.push(older);
+        } catch (err) {
+          // No longer PENDING (the gate turned it away), or its workflow has finished or never
+          // started: nothing to cancel. Anything else (Temporal out of reach) is retried.
+          if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) continue;
+          throw err;
+        }
+      }
+      return { cancelled, ...(newer !== undefined ? { newer } : {}) };
+    },
+  };
+}
