@@ -47,11 +47,15 @@ export interface Recorded {
   failingDeploys: Set<string>;
   /** Deployments whose `recordChanges` fails, as while the database refuses the worker. */
   failingWrites: Set<string>;
+  /** The change calendar the stubbed `checkFreeze` answers from: frozen until `until`, by service. */
+  freezes: Map<string, { until: number; reason: string }>;
+  /** What the stubbed `supersedeOlder` answers, by deployment id (nothing older, nothing newer without). */
+  supersede: Map<string, { cancelled: string[]; newer?: string }>;
 }
 
 export async function startStubbedWorker(address: string): Promise<{ taskQueue: string; recorded: Recorded; stop(): Promise<void> }> {
   const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
-  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set() };
+  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), freezes: new Map(), supersede: new Map() };
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
@@ -71,6 +75,14 @@ export async function startStubbedWorker(address: string): Promise<{ taskQueue: 
       },
       async indexDeployment(view: DeploymentView) {
         recorded.indexed.push(view);
+      },
+      async checkFreeze({ service }: { service: string; environment: string }) {
+        const freeze = recorded.freezes.get(service);
+        if (!freeze || Date.now() >= freeze.until) return { frozen: false };
+        return { frozen: true, until: new Date(freeze.until).toISOString(), reason: freeze.reason, windows: [`${service}-freeze`] };
+      },
+      async supersedeOlder({ id }: { id: string }) {
+        return recorded.supersede.get(id) ?? { cancelled: [] };
       },
       async deploy({ request: req, digest }: { request: DeploymentRequest; digest: string }) {
         recorded.deploys.push({ id: req.id, digest });
