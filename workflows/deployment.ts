@@ -115,6 +115,13 @@ const CALENDAR_OPTIONS = {
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
 const calendar = proxyActivities<CalendarActivities>(CALENDAR_OPTIONS);
+// Reading the calendar is a look at the worker's configuration in memory: a local activity, in
+// the workflow task that needs it, with nothing through Temporal's activity queue.
+const CALENDAR_NOW_OPTIONS = {
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+} as const;
+const calendarNow = proxyLocalActivities<CalendarActivities>(CALENDAR_NOW_OPTIONS);
 /** A held deploy reads the calendar again at least this often: a freeze shortened or lifted releases it promptly. */
 const FREEZE_RECHECK_MS = 60_000;
 
@@ -428,10 +435,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
    */
   async function waitOutFreezes(): Promise<void> {
     for (;;) {
-      const check = await calendar.checkFreeze.executeWithOptions(
-        { ...CALENDAR_OPTIONS, summary: `calendar: may ${request.service} deploy to ${request.environment} now?`.slice(0, 200) },
-        [{ service: request.service, environment: request.environment }],
-      );
+      const check = await calendarNow.checkFreeze({ service: request.service, environment: request.environment });
       if (status !== 'APPROVED') return;
       if (!check.frozen) {
         if (freeze?.frozen) releaseFreeze('ended', 'countersign');
