@@ -17,6 +17,7 @@ import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
 import { GateClient } from './deployments/gate-client';
 import { EvidenceController, KeysController } from './evidence/evidence.controller';
+import { FreezesController } from './freezes/freezes.controller';
 import { HealthController } from './health/health.controller';
 import { Metrics, RefusalMetricsInterceptor } from './health/metrics';
 import { PolicyController } from './policy/policy.controller';
@@ -46,7 +47,7 @@ export class AppModule {
       module: AppModule,
       // Request lines come from pino-http in api/server.ts, ahead of every other middleware.
       imports: [LoggerModule.forRoot({ pinoHttp: deps.logger ? { logger: deps.logger } : {}, useExisting: true })],
-      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController],
+      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, FreezesController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
         { provide: TEMPORAL_CLIENT, useValue: deps.temporal },
