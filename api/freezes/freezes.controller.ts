@@ -43,7 +43,7 @@ export class FreezesController {
     const until = instantParameter('until', query.until)?.getTime() ?? from + DEFAULT_HORIZON_MS;
     if (until <= from) throw badRequest(`until (${new Date(until).toISOString()}) must be after from (${new Date(from).toISOString()})`, { parameter: 'until' });
     if (until - from > MAX_HORIZON_MS) {
-      throw badRequest(`the horizon from ${new Date(from).toISOString()} to ${new Date(until).toISOString()} is longer than 366 days; ask for a shorter one`, { parameter: 'until' });
+      throw badRequest(`until must be at most 366 days after from; the horizon from ${new Date(from).toISOString()} to ${new Date(until).toISOString()} is longer: ask for a shorter one`, { parameter: 'until' });
     }
     const policy = this.policy.current();
     const environment = query.environment === undefined ? undefined : (configuredSpelling(query.environment, policy.environments.names) ?? query.environment);
