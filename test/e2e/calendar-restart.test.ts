@@ -1,0 +1,119 @@
+// The change calendar with the worker as its own process (worker/main.ts), on a Temporal dev
+// server of this file's own: a deploy held by a freeze survives a SIGKILLed worker (the wait is
+// a durable timer in Temporal, not a process's sleep), and a worker reads a changed calendar
+// when it is told to reload (SIGHUP), as an operator's worker would.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
+import { findOrInstallTemporalCli } from '../../local/temporal-cli';
+import { TASK_QUEUE } from '../../workflows/definitions';
+import { deploymentBody, eventually, standardCast, waitForStatus } from '../support/fixtures';
+import { type Harness, startCountersign } from '../support/harness';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+
+jest.setTimeout(180_000);
+
+const BASE = `
+tiers:
+  low: { approvals: 1, expiresAfter: 24h }
+environments: [production, staging]
+rules:
+  - { tier: low }
+`;
+
+const dir = mkdtempSync(path.join(tmpdir(), 'countersign-calendar-restart-'));
+let temporalServer: TemporalDevServer;
+let harness: Harness;
+let cast: Awaited<ReturnType<typeof standardCast>>;
+let worker: WorkerProcess | undefined;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function startWorker(): Promise<WorkerProcess> {
+  return startWorkerProcess({
+    TEMPORAL_ADDRESS: temporalServer.address,
+    DATABASE_URL: harness.databaseUrl,
+    COUNTERSIGN_CONFIG: harness.policyFile,
+    COUNTERSIGN_DATA_DIR: harness.dir,
+    COUNTERSIGN_WORKFLOW_BUNDLE: process.env.COUNTERSIGN_WORKFLOW_BUNDLE!,
+  });
+}
+
+/** Rewrites the policy with these windows; the API reloads it by its route, the worker by SIGHUP. */
+async function setFreezes(...windows: string[]) {
+  writeFileSync(harness.policyFile, `${BASE}${windows.length ? `freezes:\n${windows.map((w) => `  - ${w}`).join('\n')}\n` : ''}`);
+  expect((await cast.http.post('/v1/policy/reload', cast.admin, {})).status).toBe(200);
+  const reloads = (worker!.output().match(/policy reloaded/g) ?? []).length;
+  worker!.child.kill('SIGHUP');
+  await eventually(async () => (worker!.output().match(/policy reloaded/g) ?? []).length, (count) => count > reloads);
+}
+
+const window = (name: string, service: string, fromMs: number, untilMs: number) =>
+  `{ name: ${name}, environment: production, service: ${service}, from: "${iso(fromMs)}", until: "${iso(untilMs)}", reason: "${name} freeze" }`;
+
+async function request(service: string) {
+  const body = deploymentBody({ service });
+  const created = await cast.http.post('/v1/deployments', cast.ci.token, body);
+  expect(created.status).toBe(201);
+  return { id: created.body.id as string, digest: body.artifact.digest as string };
+}
+
+const get = async (id: string) => (await cast.http.get(`/v1/deployments/${id}`, cast.admin)).body;
+
+beforeAll(async () => {
+  const cli = await findOrInstallTemporalCli({ log: () => undefined });
+  if (!cli) throw new Error('no temporal CLI could be found or installed; set TEMPORAL_CLI');
+  temporalServer = await startTemporalDevServer({ cliPath: cli, logFile: path.join(dir, 'temporal.log') });
+  harness = await startCountersign({ worker: false, taskQueue: TASK_QUEUE, temporalEnv: { TEMPORAL_ADDRESS: temporalServer.address }, policy: BASE });
+  cast = await standardCast(harness);
+  worker = await startWorker();
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.kill('SIGKILL');
+  await harness?.close();
+  await temporalServer?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('a deploy held by a freeze, with the worker as its own process', () => {
+  it('a worker told to reload (SIGHUP) holds an approved deploy by a freeze added meanwhile', async () => {
+    const now = Date.now();
+    await setFreezes(window('reloaded', 'sighup-web', now - 1_000, now + 3_600_000));
+    const { id, digest } = await request('sighup-web');
+    expect((await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest })).status).toBe(200);
+    const held = await eventually(() => get(id), (view) => view.freeze?.frozen === true, 30_000);
+    expect(held).toMatchObject({ status: 'APPROVED', freeze: { windows: ['reloaded'] } });
+    expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
+  });
+
+  it('stays held through a SIGKILLed worker, and is deployed once by the next worker after the freeze ends', async () => {
+    const now = Date.now();
+    await setFreezes(window('restart', 'restart-web', now - 1_000, now + 15_000));
+    const { id, digest } = await request('restart-web');
+    expect((await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest })).status).toBe(200);
+    await eventually(() => get(id), (view) => view.freeze?.frozen === true, 30_000);
+
+    await worker!.kill('SIGKILL');
+    worker = undefined;
+    // The freeze ends while no worker runs: nothing deploys without one.
+    await eventually(async () => Date.now(), (t) => t > now + 17_000, 30_000);
+    const meanwhile = await harness.dataSource.query('SELECT 1 FROM deploy_runs WHERE deployment_id = $1', [id]);
+    expect(meanwhile).toHaveLength(0);
+
+    worker = await startWorker();
+    const deployed = await waitForStatus(cast.http, cast.admin, id, ['DEPLOYED'], 90_000);
+    expect(deployed.freeze).toMatchObject({ frozen: false, released: 'ended', windows: ['restart'] });
+    const [run] = await harness.dataSource.query('SELECT status, attempts FROM deploy_runs WHERE deployment_id = $1', [id]);
+    expect(run).toEqual({ status: 'succeeded', attempts: 1 });
+    const events = await eventually(
+      async () => (await cast.http.get(`/v1/audit?deployment=${id}&limit=1000`, cast.admin)).body.events as Array<{ type: string }>,
+      (all) => all.some((event) => event.type === 'deploy.succeeded'),
+    );
+    expect(events.filter((event) => event.type === 'deploy.held')).toHaveLength(1);
+    expect(events.filter((event) => event.type === 'deploy.released')).toHaveLength(1);
+    expect((await cast.http.get('/v1/audit/verify', cast.admin)).body.ok).toBe(true);
+  });
+});
