@@ -20,6 +20,8 @@ export interface ActivityDependencies {
   dataSource: DataSource;
   /** The current policy, for deployer definitions (secrets stay out of workflow histories). */
   policy: () => Policy;
+  /** The policy whose change calendar a deploy is checked against (default `policy`): the file as it is now. */
+  calendarPolicy?: () => Policy;
   /** Where mirrors of remote git repositories are kept (default: `.data`). */
   dataDir?: string;
   /** Signs the evidence whose sha256 a deployment's git tag carries. */
@@ -117,9 +119,9 @@ async function untilDatabase<T>(context: Context, what: string, query: () => Pro
   }
 }
 
-export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities & CalendarActivities {
+export function createActivities({ dataSource, policy, calendarPolicy, dataDir, evidenceKey, temporalUiUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities & CalendarActivities {
   return {
-    ...createCalendarActivities({ dataSource, policy }),
+    ...createCalendarActivities({ dataSource, policy: calendarPolicy ?? policy }),
     ...createGitActivities({
       dataDir: dataDir ?? path.resolve('.data'),
       evidenceKey,

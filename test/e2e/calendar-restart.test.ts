@@ -1,7 +1,7 @@
 // The change calendar with the worker as its own process (worker/main.ts), on a Temporal dev
 // server of this file's own: a deploy held by a freeze survives a SIGKILLed worker (the wait is
-// a durable timer in Temporal, not a process's sleep), and a worker reads a changed calendar
-// when it is told to reload (SIGHUP), as an operator's worker would.
+// a durable timer in Temporal, not a process's sleep), and the worker reads the calendar from
+// the configuration file as it is now, as an operator's separate worker would.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,13 +41,13 @@ function startWorker(): Promise<WorkerProcess> {
   });
 }
 
-/** Rewrites the policy with these windows; the API reloads it by its route, the worker by SIGHUP. */
+/**
+ * Rewrites the policy with these windows. The API reloads it by its route; the worker, a process
+ * of its own, reads the calendar from the file as it is when it checks a deploy (no SIGHUP).
+ */
 async function setFreezes(...windows: string[]) {
   writeFileSync(harness.policyFile, `${BASE}${windows.length ? `freezes:\n${windows.map((w) => `  - ${w}`).join('\n')}\n` : ''}`);
   expect((await cast.http.post('/v1/policy/reload', cast.admin, {})).status).toBe(200);
-  const reloads = (worker!.output().match(/policy reloaded/g) ?? []).length;
-  worker!.child.kill('SIGHUP');
-  await eventually(async () => (worker!.output().match(/policy reloaded/g) ?? []).length, (count) => count > reloads);
 }
 
 const window = (name: string, service: string, fromMs: number, untilMs: number) =>
@@ -79,14 +79,29 @@ afterAll(async () => {
 }, 60_000);
 
 describe('a deploy held by a freeze, with the worker as its own process', () => {
-  it('a worker told to reload (SIGHUP) holds an approved deploy by a freeze added meanwhile', async () => {
+  it('a worker process follows the calendar in the file: a freeze written there holds an approved deploy, no SIGHUP needed', async () => {
     const now = Date.now();
     await setFreezes(window('reloaded', 'sighup-web', now - 1_000, now + 3_600_000));
     const { id, digest } = await request('sighup-web');
     expect((await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest })).status).toBe(200);
     const held = await eventually(() => get(id), (view) => view.freeze?.frozen === true, 30_000);
     expect(held).toMatchObject({ status: 'APPROVED', freeze: { windows: ['reloaded'] } });
+    expect(worker!.output()).toContain('policy reloaded');
     expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
+  });
+
+  it('an invalid file leaves the worker\'s calendar in force', async () => {
+    const now = Date.now();
+    await setFreezes(window('kept', 'kept-web', now - 1_000, now + 3_600_000));
+    const first = await request('kept-web');
+    expect((await cast.http.post(`/v1/deployments/${first.id}/approvals`, cast.bob.token, { digest: first.digest })).status).toBe(200);
+    await eventually(() => get(first.id), (view) => view.freeze?.frozen === true, 30_000);
+    writeFileSync(harness.policyFile, `${BASE}freezes:\n  - { environment: production, reason: no schedule }\n`);
+    const second = await request('kept-web');
+    expect((await cast.http.post(`/v1/deployments/${second.id}/approvals`, cast.bob.token, { digest: second.digest })).status).toBe(200);
+    expect((await eventually(() => get(second.id), (view) => view.freeze?.frozen === true, 30_000)).freeze.windows).toEqual(['kept']);
+    expect(worker!.output()).toContain('freezes[0]: needs a schedule');
+    for (const id of [first.id, second.id]) expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
   });
 
   it('stays held through a SIGKILLed worker, and is deployed once by the next worker after the freeze ends', async () => {
