@@ -184,7 +184,8 @@ export interface Target {
 }
 
 /**
- * Older PENDING requests for the same target (older by (requested_at, id)), oldest first; and
+ * Older PENDING requests for the same target (older by (requested_at, id), ids compared byte
+ * for byte), oldest first; and
  * the newest newer request, in any status, whose rule supersedes. Names are compared
  * canonically in code, so both read in keyset batches: PENDING rows (the status index), and
  * rows newer than the request (the newest index, few at the time a request starts).
@@ -197,11 +198,11 @@ export async function sameTarget(db: DataSource, target: Target): Promise<{ olde
     const query = repository.createQueryBuilder('d')
       .select(['d.id', 'd.service', 'd.environment', 'd.requestedAt'])
       .where(`d.status = 'PENDING'`)
-      .andWhere('(d.requestedAt, d.id) < (:at, :id)', { at: target.requestedAt, id: target.id })
+      .andWhere(`(d.requestedAt, d.id COLLATE "C") < (:at, :id COLLATE "C")`, { at: target.requestedAt, id: target.id })
       .orderBy('d.requestedAt', 'ASC')
-      .addOrderBy('d.id', 'ASC')
+      .addOrderBy('d.id COLLATE "C"', 'ASC')
       .limit(SAME_TARGET_BATCH);
-    if (after) query.andWhere('(d.requestedAt, d.id) > (:afterAt, :afterId)', { afterAt: after.at, afterId: after.id });
+    if (after) query.andWhere(`(d.requestedAt, d.id COLLATE "C") > (:afterAt, :afterId COLLATE "C")`, { afterAt: after.at, afterId: after.id });
     const rows = await query.getMany();
     olderPending.push(...rows.filter((row) => target.same(row)).map((row) => row.id));
     if (rows.length < SAME_TARGET_BATCH) break;
@@ -213,12 +214,12 @@ export async function sameTarget(db: DataSource, target: Target): Promise<{ olde
   for (;;) {
     const query = repository.createQueryBuilder('d')
       .select(['d.id', 'd.service', 'd.environment', 'd.requestedAt'])
-      .where('(d.requestedAt, d.id) > (:at, :id)', { at: target.requestedAt, id: target.id })
+      .where(`(d.requestedAt, d.id COLLATE "C") > (:at, :id COLLATE "C")`, { at: target.requestedAt, id: target.id })
       .andWhere(`d.request->'rule'->>'supersede' = 'true'`)
       .orderBy('d.requestedAt', 'DESC')
-      .addOrderBy('d.id', 'DESC')
+      .addOrderBy('d.id COLLATE "C"', 'DESC')
       .limit(SAME_TARGET_BATCH);
-    if (before) query.andWhere('(d.requestedAt, d.id) < (:beforeAt, :beforeId)', { beforeAt: before.at, beforeId: before.id });
+    if (before) query.andWhere(`(d.requestedAt, d.id COLLATE "C") < (:beforeAt, :beforeId COLLATE "C")`, { beforeAt: before.at, beforeId: before.id });
     const rows = await query.getMany();
     newer = rows.find((row) => target.same(row))?.id;
     if (newer !== undefined || rows.length < SAME_TARGET_BATCH) break;

@@ -330,6 +330,19 @@ describe('GET /v1/freezes', () => {
     if (parameter) expect(response.body.detail).toContain(parameter);
   });
 
+  it.each([
+    ['a NUL in a name', 'service=web%00&environment=production'],
+    ['a name as a list', 'service[]=a&service[]=b'],
+    ['a huge name', `service=${'x'.repeat(5_000)}`],
+    ['a date that is not one', 'from=2026-13-45T00:00:00Z'],
+    ['a negative limit', 'limit=-1'],
+  ])('refuses %s with a 4xx problem, never a 5xx', async (_, query) => {
+    const response = await cast.http.get(`/v1/freezes?${query}`, cast.ci.token);
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(response.contentType).toContain('application/problem+json');
+  });
+
   it('needs a token', async () => {
     expect((await cast.http.get('/v1/freezes')).status).toBe(401);
   });

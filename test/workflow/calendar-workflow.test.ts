@@ -79,6 +79,21 @@ describe('a deploy held by a freeze', () => {
     await saveHistory(client, 'held-by-freeze.deploy-freeze-check', handle.workflowId);
   });
 
+  it('follows a freeze lengthened while held, recording the change, and deploys when it finally ends', async () => {
+    const req = request({ service: 'lengthened' }, { approvals: 1 });
+    worker.recorded.freezes.set('lengthened', { until: Date.now() + 3_000, reason: 'first' });
+    const handle = await startDeployment(client, worker.taskQueue, req);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
+    await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true);
+    const longer = Date.now() + 6_000;
+    worker.recorded.freezes.set('lengthened', { until: longer, reason: 'lengthened' });
+    const changed = await waitForQuery(client, handle.workflowId, (view) => view.freeze?.reason === 'lengthened');
+    expect(changed.freeze).toMatchObject({ frozen: true, until: new Date(longer).toISOString() });
+    const final = await handle.result();
+    expect(final.status).toBe('DEPLOYED');
+    expect(trailOf(req.id).filter((type) => type.startsWith('deploy.'))).toEqual(['deploy.held', 'deploy.hold.changed', 'deploy.released', 'deploy.started', 'deploy.succeeded']);
+  });
+
   it('ends EXPIRED, naming the freeze, when the request expires while held; nothing is deployed', async () => {
     const req = request({ service: 'held-expired' }, { approvals: 1, expiresAfterMs: 3_000 });
     worker.recorded.freezes.set('held-expired', { until: Date.now() + 600_000, reason: 'quarter close' });
@@ -144,6 +159,8 @@ describe('a superseded request', () => {
     expect(answer.deployment.decision?.by).toBeUndefined();
     const final = await handle.result();
     expect(final.status).toBe('CANCELLED');
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(metadata.currentDetails).toContain('**Superseded** by newer deployment newer-id');
     const superseded = worker.recorded.audit.find((event) => event.deploymentId === req.id && event.type === 'deployment.superseded');
     expect(superseded).toMatchObject({ actor: 'countersign', outcome: 'CANCELLED' });
     await saveHistory(client, 'superseded.supersede-older', handle.workflowId);
