@@ -12,6 +12,9 @@ import { workflowIdFor } from '../policy/types';
 import { supersedeUpdate } from '../workflows/definitions';
 import type { CalendarActivities } from './types';
 
+/** Supersede updates sent at once. */
+const SUPERSEDE_AT_ONCE = 8;
+
 export function createCalendarActivities({ dataSource, policy }: { dataSource: DataSource; policy: () => Policy }): CalendarActivities {
   return {
     async checkFreeze({ service, environment }) {
@@ -27,17 +30,24 @@ export function createCalendarActivities({ dataSource, policy }: { dataSource: D
         same: (row) => `${canonicalName(row.service)}\n${canonicalName(row.environment)}` === key,
       });
       const cancelled: string[] = [];
-      for (const older of olderPending) {
-        context.heartbeat(older);
+      const supersede = async (older: string) => {
         try {
           const answer = await context.client.workflow.getHandle(workflowIdFor(older)).executeUpdate(supersedeUpdate, { args: [{ by: id }] });
           if (answer.outcome === 'accepted') cancelled.push(older);
         } catch (err) {
           // No longer PENDING (the gate turned it away), or its workflow has finished or never
           // started: nothing to cancel. Anything else (Temporal out of reach) is retried.
-          if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) continue;
-          throw err;
+          if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
         }
+      };
+      // A few at a time, each update waiting for that workflow's gate to answer; heartbeats meanwhile.
+      const ticker = setInterval(() => context.heartbeat(), 5_000);
+      try {
+        for (let start = 0; start < olderPending.length; start += SUPERSEDE_AT_ONCE) {
+          await Promise.all(olderPending.slice(start, start + SUPERSEDE_AT_ONCE).map(supersede));
+        }
+      } finally {
+        clearInterval(ticker);
       }
       return { cancelled, ...(newer !== undefined ? { newer } : {}) };
     },

@@ -114,7 +114,9 @@ const CALENDAR_OPTIONS = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
-const calendar = proxyActivities<CalendarActivities>(CALENDAR_OPTIONS);
+// The supersede step waits for each older request's gate to answer: heartbeats, and time for many.
+const SUPERSEDE_OPTIONS = { ...CALENDAR_OPTIONS, startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' } as const;
+const calendar = proxyActivities<CalendarActivities>(SUPERSEDE_OPTIONS);
 // Reading the calendar is a look at the worker's configuration in memory: a local activity, in
 // the workflow task that needs it, with nothing through Temporal's activity queue.
 const CALENDAR_NOW_OPTIONS = {
@@ -409,7 +411,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   // --- stale requests and the change calendar ---
   async function supersedeOlder(): Promise<void> {
     const found = await calendar.supersedeOlder.executeWithOptions(
-      { ...CALENDAR_OPTIONS, summary: `supersede older PENDING requests of ${request.service} to ${request.environment}`.slice(0, 200) },
+      { ...SUPERSEDE_OPTIONS, summary: `supersede older PENDING requests of ${request.service} to ${request.environment}`.slice(0, 200) },
       [{ id: request.id, service: request.service, environment: request.environment, requestedAt: request.requestedAt }],
     );
     supersedeChecked = true;

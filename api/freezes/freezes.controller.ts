@@ -19,6 +19,8 @@ const DAY_MS = 86_400_000;
 const DEFAULT_HORIZON_MS = 30 * DAY_MS;
 /** The longest horizon one call may ask for. */
 export const MAX_HORIZON_MS = 366 * DAY_MS;
+/** Occurrences one answer lists in all. */
+const MAX_OCCURRENCES = 10_000;
 
 @Controller('v1/freezes')
 @Problems(AUTHENTICATED_PROBLEMS)
@@ -56,7 +58,8 @@ export class FreezesController {
       from: new Date(from).toISOString(),
       until: new Date(until).toISOString(),
       policyHash: policy.hash,
-      windows: calendar(windows, now, from, until, query.limit!),
+      // At most MAX_OCCURRENCES in all: each window's share, and `truncated` says where more fall.
+      windows: calendar(windows, now, from, until, Math.max(1, Math.min(query.limit!, Math.floor(MAX_OCCURRENCES / Math.max(1, windows.length))))),
       ...(target ? { target: { ...target, ...freezeAt(windows, target.service, target.environment, now) } } : {}),
     };
   }
