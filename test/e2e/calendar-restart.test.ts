@@ -106,7 +106,7 @@ describe('a deploy held by a freeze, with the worker as its own process', () => 
 
   it('stays held through a SIGKILLed worker, and is deployed once by the next worker after the freeze ends', async () => {
     const now = Date.now();
-    await setFreezes(window('restart', 'restart-web', now - 1_000, now + 15_000));
+    await setFreezes(window('restart', 'restart-web', now - 1_000, now + 20_000));
     const { id, digest } = await request('restart-web');
     expect((await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest })).status).toBe(200);
     await eventually(() => get(id), (view) => view.freeze?.frozen === true, 30_000);
@@ -114,7 +114,7 @@ describe('a deploy held by a freeze, with the worker as its own process', () => 
     await worker!.kill('SIGKILL');
     worker = undefined;
     // The freeze ends while no worker runs: nothing deploys without one.
-    await eventually(async () => Date.now(), (t) => t > now + 17_000, 30_000);
+    await eventually(async () => Date.now(), (t) => t > now + 22_000, 30_000);
     const meanwhile = await harness.dataSource.query('SELECT 1 FROM deploy_runs WHERE deployment_id = $1', [id]);
     expect(meanwhile).toHaveLength(0);
 

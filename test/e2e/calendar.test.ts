@@ -82,13 +82,13 @@ afterAll(async () => {
 describe('a deploy held by a freeze', () => {
   it('is approved, held while the window lasts (APPROVED, with the freeze in the view, the Temporal UI and the calendar), and deployed when it ends', async () => {
     const now = Date.now();
-    await setFreezes(window('short', 'frozen-web', now - 1_000, now + 12_000, 'release train'));
+    await setFreezes(window('short', 'frozen-web', now - 1_000, now + 20_000, 'release train'));
     const { id, digest } = await request('frozen-web');
     expect((await approve(id, digest)).status).toBe('APPROVED');
 
     const view = await held(id);
     expect(view.status).toBe('APPROVED');
-    expect(view.freeze).toMatchObject({ frozen: true, reason: 'release train', windows: ['short'], until: iso(now + 12_000) });
+    expect(view.freeze).toMatchObject({ frozen: true, reason: 'release train', windows: ['short'], until: iso(now + 20_000) });
     expect(view.deploy).toBeUndefined();
     expect(await currentDetails(id)).toMatch(/\*\*Held by a freeze\*\* \(short\): release train\. Deploys after/);
     const calendar = (await cast.http.get('/v1/freezes?service=frozen-web&environment=production', cast.ci.token)).body;
@@ -97,7 +97,7 @@ describe('a deploy held by a freeze', () => {
 
     const deployed = await waitForStatus(cast.http, cast.admin, id, ['DEPLOYED'], 60_000);
     expect(deployed.freeze).toMatchObject({ frozen: false, released: 'ended', reason: 'release train' });
-    expect(Date.parse(deployed.deploy.at)).toBeGreaterThanOrEqual(now + 12_000);
+    expect(Date.parse(deployed.deploy.at)).toBeGreaterThanOrEqual(now + 20_000);
 
     const trail = await eventually(() => auditOf(id), (events) => events.some((event) => event.type === 'deployment.decided' && event.outcome === 'DEPLOYED'));
     const types = trail.map((event) => event.type);
@@ -115,7 +115,7 @@ describe('a deploy held by a freeze', () => {
     await setFreezes();
     const { id, digest } = await request('late-freeze');
     const now = Date.now();
-    await setFreezes(window('added', 'late-freeze', now - 1_000, now + 8_000));
+    await setFreezes(window('added', 'late-freeze', now - 1_000, now + 15_000));
     await approve(id, digest);
     expect((await held(id)).freeze).toMatchObject({ frozen: true, windows: ['added'] });
     const deployed = await waitForStatus(cast.http, cast.admin, id, ['DEPLOYED'], 60_000);
@@ -170,8 +170,10 @@ describe('a deploy held by a freeze', () => {
     const predicate = await evidenceOf(id);
     expect(predicate.freeze).toMatchObject({ released: 'overridden', passedBy: { by: 'admin' } });
     expect(predicate.override).toMatchObject({ by: 'admin', passFreeze: true });
-    const listed = (await cast.http.get('/v1/deployments?overridden=true&service=glass', cast.admin)).body.deployments;
-    expect(listed.map((d: any) => d.id)).toContain(id);
+    await eventually(
+      async () => (await cast.http.get('/v1/deployments?overridden=true&service=glass', cast.admin)).body.deployments.map((d: any) => d.id),
+      (listed: string[]) => listed.includes(id),
+    );
   });
 
   it('an override given with passFreeze deploys through a freeze without waiting', async () => {
