@@ -14,6 +14,8 @@ import type { CalendarActivities } from './types';
 
 /** Supersede updates sent at once. */
 const SUPERSEDE_AT_ONCE = 8;
+/** How long one supersede update may wait for its gate's answer. */
+const UPDATE_DEADLINE_MS = 30_000;
 
 export function createCalendarActivities({ dataSource, policy }: { dataSource: DataSource; policy: () => Policy }): CalendarActivities {
   return {
@@ -32,7 +34,9 @@ export function createCalendarActivities({ dataSource, policy }: { dataSource: D
       const cancelled: string[] = [];
       const supersede = async (older: string) => {
         try {
-          const answer = await context.client.workflow.getHandle(workflowIdFor(older)).executeUpdate(supersedeUpdate, { args: [{ by: id }] });
+          // Bounded: a gate that does not answer in time fails this attempt, and the step is retried.
+          const answer = await context.client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+            context.client.workflow.getHandle(workflowIdFor(older)).executeUpdate(supersedeUpdate, { args: [{ by: id }] }));
           if (answer.outcome === 'accepted') cancelled.push(older);
         } catch (err) {
           // No longer PENDING (the gate turned it away), or its workflow has finished or never

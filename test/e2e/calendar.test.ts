@@ -2,7 +2,11 @@
 // real worker. Freeze windows are seconds long, computed from now, and the configuration is
 // rewritten and reloaded (POST /v1/policy/reload) as an operator would.
 
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { DeploymentIndex } from '../../database/deployment-index';
+import { type DeploymentRequest, workflowIdFor } from '../../policy/types';
+import { pendingView } from '../../policy/view';
 import { type Harness, startCountersign } from '../support/harness';
 import { createPrincipal, deploymentBody, eventually, standardCast, waitForStatus } from '../support/fixtures';
 import { startWorkerProcess } from '../support/worker-process';
@@ -225,6 +229,26 @@ describe('stale requests (supersede)', () => {
     expect(trail.find((event) => event.type === 'deployment.superseded')).toMatchObject({ actor: 'countersign', outcome: 'CANCELLED', data: { supersededBy: newer.id } });
     expect(trail.find((event) => event.type === 'deployment.decided')).toMatchObject({ actor: 'countersign', outcome: 'CANCELLED' });
     expect((await evidenceOf(older.id)).supersededBy).toBe(newer.id);
+  });
+
+  it('is the newer request\'s own first step: it happens with the API out of the picture once the workflow started', async () => {
+    const older = await request('rolling-direct');
+    // What the API does before it answers, and nothing after: the index row, then the workflow.
+    // (An API that crashed right after starting the workflow never answered; the workflow does the rest.)
+    const [row] = await harness.dataSource.query('SELECT request FROM deployments WHERE id = $1', [older.id]);
+    const requestedAt = Date.now();
+    const newer: DeploymentRequest = {
+      ...(row.request as DeploymentRequest),
+      id: randomUUID(),
+      artifact: { name: 'registry.example.com/web:direct', digest: `sha256:${'d'.repeat(64)}` },
+      requestedAt: new Date(requestedAt).toISOString(),
+      expiresAt: new Date(requestedAt + 3_600_000).toISOString(),
+    };
+    expect(await new DeploymentIndex(harness.dataSource).insertRequested(newer, pendingView(newer, workflowIdFor(newer.id)), 'ci')).toBe(true);
+    await harness.temporal.workflow.start('deploymentWorkflow', { taskQueue: harness.taskQueue, workflowId: workflowIdFor(newer.id), args: [newer] });
+    const cancelled = await waitForStatus(cast.http, cast.admin, older.id, ['CANCELLED']);
+    expect(cancelled.supersededBy).toBe(newer.id);
+    expect((await get(newer.id)).status).toBe('PENDING');
   });
 
   it('compares names canonically: a request spelled otherwise supersedes too', async () => {
