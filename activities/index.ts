@@ -12,14 +12,17 @@ import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
 import type { EvidenceKey } from '../evidence/keys';
 import { DeployerFailure, runDeployer } from './deployers';
+import { createCalendarActivities } from './calendar';
 import { createGitActivities } from './git';
 import { createNotifyActivities } from './notify';
-import type { DeployActivities, GateActivities, GitActivities, NotifyActivities } from './types';
+import type { CalendarActivities, DeployActivities, GateActivities, GitActivities, NotifyActivities } from './types';
 
 export interface ActivityDependencies {
   dataSource: DataSource;
   /** The current policy, for deployer definitions (secrets stay out of workflow histories). */
   policy: () => Policy;
+  /** The policy whose change calendar a deploy is checked against (default `policy`): the file as it is now. */
+  calendarPolicy?: () => Policy;
   /** Where mirrors of remote git repositories are kept (default: `.data`). */
   dataDir?: string;
   /** Signs the evidence whose sha256 a deployment's git tag carries. */
@@ -73,9 +76,12 @@ async function untilDatabase<T>(context: Context, what: string, query: () => Pro
   }
 }
 
-export function createActivities({ dataSource, policy, dataDir, evidenceKey, temporalUiUrl, publicBaseUrl }: ActivityDependencies): GateActivities & DeployActivities & GitActivities & NotifyActivities {
+export function createActivities(
+  { dataSource, policy, calendarPolicy, dataDir, evidenceKey, temporalUiUrl, publicBaseUrl }: ActivityDependencies,
+): GateActivities & DeployActivities & GitActivities & NotifyActivities & CalendarActivities {
   return {
     ...createNotifyActivities({ dataSource, policy, publicBaseUrl: publicBaseUrl ?? 'http://127.0.0.1:3000' }),
+    ...createCalendarActivities({ dataSource, policy: calendarPolicy ?? policy }),
     ...createGitActivities({
       dataDir: dataDir ?? path.resolve('.data'),
       evidenceKey,

@@ -1,6 +1,7 @@
 // What the workflow asks of the outside world. The workflow imports these as types only.
 
 import type { NotifyEvent } from '../policy/notify';
+import type { FreezeCheck } from '../policy/freezes';
 import type { DeploymentRequest, DeploymentView, DeployResult, GitTagResult } from '../policy/types';
 
 export interface AuditEventInput {
@@ -79,4 +80,19 @@ export interface NotifyActivities {
    * and answered as `failed`, never thrown past the last attempt: the gate never waits on it.
    */
   notify(input: NotifyInput): Promise<NotifyOutcome>;
+}
+
+export interface CalendarActivities {
+  /**
+   * Is a deploy of the service to the environment frozen now, by the change calendar as the
+   * configuration has it now (a freeze added after the request was made counts), until when and why.
+   */
+  checkFreeze(input: { service: string; environment: string }): Promise<FreezeCheck>;
+  /**
+   * For a request whose rule supersedes: sends every older PENDING request for the same service
+   * and environment (names compared canonically) the `supersede` update, and names the newest
+   * newer request whose rule supersedes, if one exists (then this one is stale itself).
+   * Idempotent: an older request no longer PENDING turns the update away.
+   */
+  supersedeOlder(input: { id: string; service: string; environment: string; requestedAt: string }): Promise<{ cancelled: string[]; newer?: string }>;
 }

@@ -19,6 +19,7 @@ import { DeploymentEvents } from './deployments/deployment-events';
 import { DeploymentStreams } from './deployments/deployment-stream';
 import { GateClient } from './deployments/gate-client';
 import { EvidenceController, KeysController } from './evidence/evidence.controller';
+import { FreezesController } from './freezes/freezes.controller';
 import { HealthController } from './health/health.controller';
 import { Metrics, RefusalMetricsInterceptor } from './health/metrics';
 import { PolicyController } from './policy/policy.controller';
@@ -53,7 +54,7 @@ export class AppModule {
       module: AppModule,
       // Request lines come from pino-http in api/server.ts, ahead of every other middleware.
       imports: [LoggerModule.forRoot({ pinoHttp: deps.logger ? { logger: deps.logger } : {}, useExisting: true })],
-      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, UiController, SlackController],
+      controllers: [HealthController, PrincipalsController, DeploymentsController, AuditController, PolicyController, GitWebhooksController, EvidenceController, KeysController, UiController, SlackController, FreezesController],
       providers: [
         { provide: DATA_SOURCE, useValue: deps.dataSource },
         { provide: TEMPORAL_CLIENT, useValue: deps.temporal },

@@ -192,6 +192,63 @@ export class DeploymentIndex {
   }
 }
 
+/** Rows read per batch when looking for requests of the same service and environment. */
+const SAME_TARGET_BATCH = 500;
+
+/** The service and environment of a request, compared canonically (policy/names.ts). */
+export interface Target {
+  id: string;
+  requestedAt: string;
+  /** Whether a row names the same service and environment. */
+  same(row: { service: string; environment: string }): boolean;
+}
+
+/**
+ * Older PENDING requests for the same target (older by (requested_at, id), ids compared byte
+ * for byte), oldest first; and
+ * the newest newer request, in any status, whose rule supersedes. Names are compared
+ * canonically in code, so both read in keyset batches: PENDING rows (the status index), and
+ * rows newer than the request (the newest index, few at the time a request starts).
+ */
+export async function sameTarget(db: DataSource, target: Target): Promise<{ olderPending: string[]; newer?: string }> {
+  const repository = db.getRepository(DeploymentEntity);
+  const olderPending: string[] = [];
+  let after: { at: Date; id: string } | undefined;
+  for (;;) {
+    const query = repository.createQueryBuilder('d')
+      .select(['d.id', 'd.service', 'd.environment', 'd.requestedAt'])
+      .where(`d.status = 'PENDING'`)
+      .andWhere(`(d.requestedAt, d.id COLLATE "C") < (:at, :id COLLATE "C")`, { at: target.requestedAt, id: target.id })
+      .orderBy('d.requestedAt', 'ASC')
+      .addOrderBy('d.id COLLATE "C"', 'ASC')
+      .limit(SAME_TARGET_BATCH);
+    if (after) query.andWhere(`(d.requestedAt, d.id COLLATE "C") > (:afterAt, :afterId COLLATE "C")`, { afterAt: after.at, afterId: after.id });
+    const rows = await query.getMany();
+    olderPending.push(...rows.filter((row) => target.same(row)).map((row) => row.id));
+    if (rows.length < SAME_TARGET_BATCH) break;
+    const last = rows[rows.length - 1];
+    after = { at: last.requestedAt, id: last.id };
+  }
+  let newer: string | undefined;
+  let before: { at: Date; id: string } | undefined;
+  for (;;) {
+    const query = repository.createQueryBuilder('d')
+      .select(['d.id', 'd.service', 'd.environment', 'd.requestedAt'])
+      .where(`(d.requestedAt, d.id COLLATE "C") > (:at, :id COLLATE "C")`, { at: target.requestedAt, id: target.id })
+      .andWhere(`d.request->'rule'->>'supersede' = 'true'`)
+      .orderBy('d.requestedAt', 'DESC')
+      .addOrderBy('d.id COLLATE "C"', 'DESC')
+      .limit(SAME_TARGET_BATCH);
+    if (before) query.andWhere(`(d.requestedAt, d.id COLLATE "C") < (:beforeAt, :beforeId COLLATE "C")`, { beforeAt: before.at, beforeId: before.id });
+    const rows = await query.getMany();
+    newer = rows.find((row) => target.same(row))?.id;
+    if (newer !== undefined || rows.length < SAME_TARGET_BATCH) break;
+    const last = rows[rows.length - 1];
+    before = { at: last.requestedAt, id: last.id };
+  }
+  return { olderPending, newer };
+}
+
 /** The visibility rule as a listing condition (the same rule as `findReadable`). */
 function readableBy(query: SelectQueryBuilder<DeploymentEntity>, reader: IndexReader): void {
   if (!reader.readsAll) query.andWhere('d.requestedBy = :reader', { reader: reader.id });

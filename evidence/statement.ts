@@ -9,6 +9,7 @@ import type {
   DeploymentStatus,
   DeploymentView,
   DeployResult,
+  FreezeHold,
   Override,
   RefusedAttempt,
 } from '../policy/types';
@@ -60,6 +61,10 @@ export interface DeploymentApprovalPredicate {
   refusedInAuditTrail: string;
   decision?: Decision;
   override?: Override;
+  /** The change calendar held the approved deploy (or an override passed a freeze): when, why, what let it go. */
+  freeze?: FreezeHold;
+  /** CANCELLED because this newer request for the same service and environment superseded it. */
+  supersededBy?: string;
   deploy?: Omit<DeployResult, 'output'>;
   temporal: { namespace?: string; workflowId: string; runId?: string; uiUrl?: string };
 }
@@ -143,6 +148,8 @@ export function buildStatement(input: StatementInput): InTotoStatement {
       refusedInAuditTrail: `/v1/audit?deployment=${encodeURIComponent(deployment.id)}`,
       decision: deployment.decision,
       override: deployment.override,
+      ...(deployment.freeze ? { freeze: deployment.freeze } : {}),
+      ...(deployment.supersededBy ? { supersededBy: deployment.supersededBy } : {}),
       deploy,
       temporal: {
         namespace,

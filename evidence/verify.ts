@@ -166,6 +166,17 @@ function ruleProblems(statement: InTotoStatement, subjectHex: string, notes: str
       problems.push(`the decision ${status} does not follow from the approvals: ${shortBy} (tier ${rule.tier})`);
     }
   }
+  if (p.freeze) {
+    const freeze = p.freeze;
+    notes.push(
+      `the change calendar held the deploy from ${freeze.heldSince} (${freeze.windows?.join(', ')}: ${freeze.reason})` +
+        (freeze.passedBy ? `; the freeze was passed by ${freeze.passedBy.by}'s override at ${freeze.passedBy.at} (${freeze.passedBy.reason})` : '') +
+        (freeze.released && !freeze.passedBy ? `; released ${freeze.releasedAt ?? ''} (${freeze.released})` : '') +
+        (freeze.frozen ? '; still held' : ''),
+    );
+    if (freeze.frozen && p.deploy) problems.push('a deploy is recorded although the change calendar still holds it');
+  }
+  if (p.supersededBy) notes.push(`superseded by the newer deployment ${p.supersededBy}`);
   if (p.deploy) {
     if (NOT_DEPLOYED.includes(status)) problems.push(`a deploy is recorded although the decision is ${status}`);
     if (normalizeDigest(p.deploy.digest) !== subjectHex) {

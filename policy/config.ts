@@ -3,6 +3,7 @@
 // segregation-of-duties policy must stop start-up rather than quietly weaken the gate.
 
 import { parseDuration } from './duration';
+import { cronProblem, type FreezeSchedule, type FreezeWindow, isTimeZone, parseInstant, parseWeeklyPoint } from './freezes';
 import { globMatches } from './glob';
 import { canonicalGlob, canonicalName, isGlob, type KnownNames, nameMatches, resolveName } from './names';
 import { type NotifySettings, validateNotifySection, validateTierNotify } from './notify';
@@ -13,6 +14,8 @@ export interface PolicyRule {
   environment: string;
   tier: string;
   deployer: string;
+  /** A newer request for the same service and environment cancels older PENDING ones (else the tier's `supersede`). */
+  supersede?: boolean;
 }
 
 export interface OidcIssuer {
@@ -76,6 +79,8 @@ export interface Policy {
   ui: UiSettings;
   /** `notify:`: the channels tiers send to (policy/notify.ts). */
   notify: NotifySettings;
+  /** The change calendar: windows in which deploys wait (policy/freezes.ts). */
+  freezes: FreezeWindow[];
   /** sha256 of the file's bytes, fixed into every request's rule. */
   hash: string;
 }
@@ -124,6 +129,12 @@ class Checker {
     return value as string[];
   }
 
+  /** Absent is undefined; anything but true or false is a problem. */
+  boolean(key: string, value: unknown): boolean | undefined {
+    if (value === undefined || typeof value === 'boolean') return value;
+    return this.fail(key, `must be true or false, got ${describe(value)}`);
+  }
+
   duration(key: string, value: unknown): number | undefined {
     const ms = typeof value === 'string' ? parseDuration(value) : undefined;
     return ms ?? this.fail(key, `must be a duration such as 30s, 15m, 24h or 7d, got ${describe(value)}`);
@@ -166,7 +177,7 @@ export function validatePolicy(
   const check = new Checker();
   const root = check.object('(top level)', substitute(raw, env, '', check));
   if (!root) throw new PolicyError(check.problems);
-  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'environments', 'services', 'git', 'auth', 'notify']);
+  check.keys('(top level)', root, ['tiers', 'deployers', 'rules', 'environments', 'services', 'git', 'auth', 'notify', 'freezes']);
   const notify = validateNotifySection(check, root.notify);
 
   const tiers: Record<string, TierRule> = {};
@@ -177,7 +188,8 @@ export function validatePolicy(
     if (!NAME.test(name)) check.fail(key, 'tier names are letters, digits, ".", "_" and "-"');
     const tier = check.object(key, value);
     if (!tier) continue;
-    check.keys(key, tier, ['approvals', 'requiredGroups', 'eligibleGroups', 'expiresAfter', 'notify', 'remindEvery', 'escalateAfter', 'escalateTo']);
+    check.keys(key, tier, ['approvals', 'requiredGroups', 'eligibleGroups', 'expiresAfter', 'notify', 'remindEvery', 'escalateAfter', 'escalateTo', 'supersede']);
+    const supersede = check.boolean(`${key}.supersede`, tier.supersede);
     const approvals = tier.approvals;
     if (!Number.isInteger(approvals) || (approvals as number) < 1 || (approvals as number) > 50) {
       check.fail(`${key}.approvals`, `must be a whole number from 1 to 50, got ${describe(approvals)}`);
@@ -196,7 +208,10 @@ export function validatePolicy(
       check.fail(`${key}.approvals`, `is ${approvals} but ${requiredGroups.length} groups are required; raise approvals to at least ${requiredGroups.length}`);
     }
     const notifyRule = validateTierNotify(check, key, tier, notify, expiresAfterMs);
-    tiers[name] = { tier: name, approvals: approvals as number, requiredGroups, eligibleGroups, expiresAfterMs, ...(notifyRule ? { notify: notifyRule } : {}) };
+    tiers[name] = {
+      tier: name, approvals: approvals as number, requiredGroups, eligibleGroups, expiresAfterMs,
+      ...(notifyRule ? { notify: notifyRule } : {}), ...(supersede ? { supersede } : {}),
+    };
   }
 
   const deployers: Record<string, DeployerSpec> = { log: { name: 'log', type: 'log' } };
@@ -232,7 +247,8 @@ export function validatePolicy(
     const key = `rules[${index}]`;
     const rule = check.object(key, value);
     if (!rule) return;
-    check.keys(key, rule, ['service', 'environment', 'tier', 'deployer']);
+    check.keys(key, rule, ['service', 'environment', 'tier', 'deployer', 'supersede']);
+    const supersede = check.boolean(`${key}.supersede`, rule.supersede);
     const service = rule.service === undefined ? '*' : check.string(`${key}.service`, rule.service);
     const environment = rule.environment === undefined ? '*' : check.string(`${key}.environment`, rule.environment);
     const tier = check.string(`${key}.tier`, rule.tier);
@@ -244,7 +260,7 @@ export function validatePolicy(
     if (deployer && !Object.hasOwn(deployers, deployer) && !(deployerMap && Object.hasOwn(deployerMap, deployer))) {
       check.fail(`${key}.deployer`, `names deployer ${deployer}, which deployers does not define`);
     }
-    if (service && environment && tier && deployer) rules.push({ service, environment, tier, deployer });
+    if (service && environment && tier && deployer) rules.push({ service, environment, tier, deployer, ...(supersede !== undefined ? { supersede } : {}) });
   });
 
   hiddenRules(check, rules);
@@ -292,8 +308,10 @@ export function validatePolicy(
     }
   }
 
+  const freezes = freezeWindows(check, root.freezes, environments);
+
   if (check.problems.length > 0) throw new PolicyError(check.problems);
-  return { tiers, deployers, rules, environments, services, git, oidc, ui, notify, hash };
+  return { tiers, deployers, rules, environments, services, git, oidc, ui, notify, freezes, hash };
 }
 
 const HTTP_URL = /^https?:\/\/[^\s]+$/;
@@ -524,8 +542,12 @@ export function resolveRule(
       }
     }
   }
+  // Whether newer requests supersede this one is the policy's own rule or tier, never minimumTier's.
+  const supersede = matched.supersede ?? policy.tiers[matched.tier].supersede ?? false;
+  const { supersede: _tierSupersede, ...tierRule } = tier;
   return {
-    ...tier,
+    ...tierRule,
+    ...(supersede ? { supersede: true } : {}),
     deployer: matched.deployer,
     policyHash: policy.hash,
     ruleIndex,
@@ -539,4 +561,125 @@ function eligibleIsEmptyIntersection(a: TierRule, b: TierRule): boolean {
     b.eligibleGroups.length > 0 &&
     !a.eligibleGroups.some((group) => b.eligibleGroups.includes(group))
   );
+}
+
+/** At most this many windows: the calendar is read before every deploy. */
+export const MAX_FREEZES = 200;
+const FREEZE_KEYS = ['name', 'environment', 'service', 'reason', 'from', 'until', 'cron', 'duration', 'weekly', 'timeZone'];
+/** A recurring window lasts at most this long: longer is a one-off window. */
+const MAX_RECURRING_MS = 366 * 86_400_000;
+
+/**
+ * Reads `freezes:`, the change calendar. Each window names an environment (a glob, or `*`),
+ * optionally a service glob, a reason, and one schedule: one-off (`from` and `until`, instants
+ * with an offset), `cron` with a `duration`, or `weekly` (`{ from: "Fri 16:00", until: "Mon
+ * 08:00" }`); the recurring ones in an IANA `timeZone`.
+ */
+function freezeWindows(check: Checker, value: unknown, environments: KnownNames): FreezeWindow[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    check.fail('freezes', `must be a list of windows, e.g. - { environment: production, from: "2026-12-20T00:00:00+01:00", until: "2027-01-04T00:00:00+01:00", reason: "year end" }; got ${describe(value)}`);
+    return [];
+  }
+  if (value.length > MAX_FREEZES) check.fail('freezes', `lists ${value.length} windows; at most ${MAX_FREEZES}`);
+  const windows: FreezeWindow[] = [];
+  const names = new Map<string, string>();
+  value.slice(0, MAX_FREEZES).forEach((entry, index) => {
+    const key = `freezes[${index}]`;
+    const spec = check.object(key, entry);
+    if (!spec) return;
+    check.keys(key, spec, FREEZE_KEYS);
+    const name = spec.name === undefined ? key : check.string(`${key}.name`, spec.name);
+    if (name !== undefined && spec.name !== undefined && !NAME.test(name)) check.fail(`${key}.name`, 'window names are letters, digits, ".", "_" and "-"');
+    if (name !== undefined) {
+      const earlier = names.get(name);
+      if (earlier) check.fail(`${key}.name`, `${JSON.stringify(name)} already names ${earlier}; give each window its own name`);
+      names.set(name, key);
+    }
+    const environment = check.string(`${key}.environment`, spec.environment);
+    if (environment !== undefined) freezeNameCheck(check, `${key}.environment`, environment, environments);
+    const service = spec.service === undefined ? '*' : check.string(`${key}.service`, spec.service);
+    if (service !== undefined && canonicalGlob(service).replace(/[*?]/g, '') === '' && !/^\*+$/.test(service)) {
+      check.fail(`${key}.service`, `${JSON.stringify(service)} has no letters or digits outside its wildcards; write "*" for every service`);
+    }
+    const reason = check.string(`${key}.reason`, spec.reason);
+    if (reason !== undefined && (reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason))) {
+      check.fail(`${key}.reason`, 'must be one line of at most 500 characters');
+    }
+    const schedule = freezeSchedule(check, key, spec);
+    if (name && environment && service && reason && schedule) {
+      const source = Object.fromEntries(['from', 'until', 'cron', 'duration', 'weekly', 'timeZone'].filter((k) => spec[k] !== undefined).map((k) => [k, spec[k]]));
+      windows.push({ name, environment, service, reason, schedule, source });
+    }
+  });
+  return windows;
+}
+
+/** A literal environment must be one the policy knows: a typo would freeze nothing. */
+function freezeNameCheck(check: Checker, key: string, environment: string, known: KnownNames): void {
+  if (/^\*+$/.test(environment)) return;
+  if (canonicalGlob(environment).replace(/[*?]/g, '') === '') {
+    check.fail(key, `${JSON.stringify(environment)} has no letters or digits outside its wildcards; write "*" for every environment`);
+    return;
+  }
+  if (isGlob(environment) || known.allowUnknown) return;
+  if (!resolveName('environment', environment, known).ok) {
+    check.fail(key, `names environment ${environment}, which the policy does not know (${known.names.join(', ')}); a window for it would freeze nothing`);
+  }
+}
+
+function freezeSchedule(check: Checker, key: string, spec: Obj): FreezeSchedule | undefined {
+  const kinds = [
+    spec.from !== undefined || spec.until !== undefined ? 'from/until' : undefined,
+    spec.cron !== undefined ? 'cron' : undefined,
+    spec.weekly !== undefined ? 'weekly' : undefined,
+  ].filter(Boolean);
+  if (kinds.length !== 1) {
+    return check.fail(key, kinds.length === 0
+      ? 'needs a schedule: from and until (one-off), cron with duration, or weekly { from, until }'
+      : `has ${kinds.join(' and ')}; give one schedule per window`);
+  }
+  if (kinds[0] === 'from/until') {
+    if (spec.timeZone !== undefined) check.fail(`${key}.timeZone`, 'applies to cron and weekly windows; a one-off window\'s from and until carry their own offset');
+    if (spec.duration !== undefined) check.fail(`${key}.duration`, 'applies to cron windows; a one-off window has from and until');
+    const instant = (field: 'from' | 'until') => {
+      const text = spec[field];
+      const ms = typeof text === 'string' ? parseInstant(text) : text instanceof Date ? text.getTime() : undefined;
+      return ms ?? check.fail(`${key}.${field}`, `must be an ISO 8601 time with an offset, such as "2026-12-20T00:00:00+01:00" or "2026-12-19T23:00:00Z"; got ${describe(text)}`);
+    };
+    const from = instant('from');
+    const until = instant('until');
+    if (from === undefined || until === undefined) return undefined;
+    if (until <= from) return check.fail(`${key}.until`, `must be after from (${new Date(from).toISOString()})`);
+    return { kind: 'once', from, until };
+  }
+  const timeZone = check.string(`${key}.timeZone`, spec.timeZone);
+  if (timeZone !== undefined && !isTimeZone(timeZone)) {
+    check.fail(`${key}.timeZone`, `${JSON.stringify(timeZone)} is not an IANA time zone such as Europe/Berlin, America/New_York or UTC`);
+    return undefined;
+  }
+  if (kinds[0] === 'cron') {
+    const cron = check.string(`${key}.cron`, spec.cron);
+    const durationMs = check.duration(`${key}.duration`, spec.duration);
+    if (durationMs !== undefined && durationMs > MAX_RECURRING_MS) check.fail(`${key}.duration`, 'a recurring window lasts at most 366d; use from and until for longer');
+    if (cron === undefined || durationMs === undefined || timeZone === undefined) return undefined;
+    const problem = cronProblem(cron, timeZone);
+    if (problem) return check.fail(`${key}.cron`, `${JSON.stringify(cron)} is not a usable cron pattern (${problem}); e.g. "0 22 * * *" for 22:00 every day`);
+    return { kind: 'cron', cron, durationMs, timeZone };
+  }
+  if (spec.duration !== undefined) check.fail(`${key}.duration`, 'applies to cron windows; a weekly window has from and until');
+  const weekly = check.object(`${key}.weekly`, spec.weekly);
+  if (!weekly) return undefined;
+  check.keys(`${key}.weekly`, weekly, ['from', 'until']);
+  const point = (field: 'from' | 'until') => {
+    const parsed = typeof weekly[field] === 'string' ? parseWeeklyPoint(weekly[field] as string) : undefined;
+    return parsed ?? check.fail(`${key}.weekly.${field}`, `must be a day and a 24-hour time such as "Fri 16:00"; got ${describe(weekly[field])}`);
+  };
+  const from = point('from');
+  const until = point('until');
+  if (!from || !until || !timeZone) return undefined;
+  if (from.day === until.day && from.hour === until.hour && from.minute === until.minute) {
+    return check.fail(`${key}.weekly.until`, 'is the same as from; a window that never ends is a one-off window with from and until');
+  }
+  return { kind: 'weekly', from, until, timeZone };
 }

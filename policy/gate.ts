@@ -111,10 +111,12 @@ export function checkRejection(
   );
 }
 
+/** `heldByFreeze`: the approved deploy waits for a freeze to end, and may still be cancelled. */
 export function checkCancel(
   request: DeploymentRequest,
   state: GateState,
   actor: { id: string; roles: string[] },
+  heldByFreeze = false,
 ): Verdict {
   if (actor.id !== request.requester.id && !actor.roles.includes('admin')) {
     return refuse(
@@ -122,7 +124,7 @@ export function checkCancel(
       `only the requesting pipeline (${request.requester.id}) or an admin may cancel deployment ${request.id}`,
     );
   }
-  if (state.status !== 'PENDING') {
+  if (state.status !== 'PENDING' && !heldByFreeze) {
     return refuse('NOT_PENDING', `deployment ${request.id} is ${state.status}, no longer PENDING`);
   }
   return OK;
@@ -178,5 +180,19 @@ export function checkReview(request: DeploymentRequest, override: Override | und
         : OK,
     () => segregationOfDuties(request, person),
     () => eligibility(request.rule, person),
+  );
+}
+
+/**
+ * Break-glass through the change calendar: an admin, never someone the change excludes, lets
+ * an approved deploy that a freeze holds go ahead.
+ */
+export function checkFreezeOverride(request: DeploymentRequest, person: Person & { roles: string[] }): Verdict {
+  return firstRefusal(
+    () =>
+      person.roles.includes('admin')
+        ? OK
+        : refuse('NOT_PERMITTED', `only an admin may override the gate; ${person.id} is not one`),
+    () => segregationOfDuties(request, person),
   );
 }

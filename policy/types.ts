@@ -50,6 +50,8 @@ export interface TierRule {
   /** Empty means anyone with the approver role may approve. */
   eligibleGroups: string[];
   expiresAfterMs: number;
+  /** A newer request for the same service and environment cancels older PENDING ones (absent: no). */
+  supersede?: boolean;
   /** Who is told, and when (the `notify:` keys of the tier); absent: nobody is notified. */
   notify?: NotifyRule;
 }
@@ -179,6 +181,29 @@ export interface Override {
   reviewDueBy: string;
   review?: { by: string; at: string; comment?: string; late: boolean };
   reviewOverdue: boolean;
+  /** Break-glass through the change calendar: the deploy passes any freeze (given with the override, or while held). */
+  passFreeze?: boolean;
+}
+
+/**
+ * A deploy the change calendar held (policy/freezes.ts): present once a freeze has met the
+ * approved request, before its deploy started.
+ */
+export interface FreezeHold {
+  /** True while the deploy waits for the freeze to end. */
+  frozen: boolean;
+  /** Why: the reasons of the windows in force when last checked. */
+  reason: string;
+  /** When the freeze ends, as last checked (the calendar is read again before the deploy). */
+  until: string;
+  /** The names of the windows in force when last checked. */
+  windows: string[];
+  heldSince: string;
+  releasedAt?: string;
+  /** What let it go: the freeze ended, a break-glass override passed it, or the request expired or was cancelled while held. */
+  released?: 'ended' | 'overridden' | 'expired' | 'cancelled';
+  /** The override that passed the freeze. */
+  passedBy?: { by: string; at: string; reason: string };
 }
 
 export interface GitTagResult {
@@ -213,6 +238,10 @@ export interface DeploymentView {
   deploy?: DeployResult;
   override?: Override;
   gitTag?: GitTagResult;
+  /** Present once the change calendar has held (or an override has passed) the deploy. */
+  freeze?: FreezeHold;
+  /** The newer request for the same service and environment that cancelled this one. */
+  supersededBy?: string;
   deployer: string;
   policyHash: string;
   workflowId: string;
@@ -241,6 +270,10 @@ export interface CarriedState {
   deploy?: DeployResult;
   override?: Override;
   gitTag?: GitTagResult;
+  freeze?: FreezeHold;
+  supersededBy?: string;
+  /** The supersede step has run (a continued run does not run it again). */
+  supersedeChecked?: boolean;
   version: number;
   /** The last audit event number used: event ids stay unique across runs. */
   auditSequence: number;
@@ -267,6 +300,14 @@ export interface CancelInput {
 export interface OverrideInput {
   actor: Person & { roles: string[] };
   reason: string;
+  /** Also pass the change calendar: the deploy does not wait for a freeze. */
+  passFreeze?: boolean;
+}
+
+/** Sent by Countersign itself (an activity of the newer request's workflow), never by the API. */
+export interface SupersedeInput {
+  /** The newer deployment's id. */
+  by: string;
 }
 
 export interface ReviewInput {

@@ -7,6 +7,7 @@ import type {
   DeploymentStatus,
   DeploymentView,
   DeployResult,
+  FreezeHold,
   GitTagResult,
   Override,
   RefusedAttempt,
@@ -23,6 +24,8 @@ export interface GateProgress {
   deploy?: DeployResult;
   override?: Override;
   gitTag?: GitTagResult;
+  freeze?: FreezeHold;
+  supersededBy?: string;
   version: number;
 }
 
@@ -49,6 +52,8 @@ export function deploymentView(request: DeploymentRequest, workflowId: string, p
     deploy: progress.deploy,
     override: progress.override,
     gitTag: progress.gitTag,
+    ...(progress.freeze ? { freeze: progress.freeze } : {}),
+    ...(progress.supersededBy ? { supersededBy: progress.supersededBy } : {}),
     deployer: request.rule.deployer,
     policyHash: request.rule.policyHash,
     workflowId,

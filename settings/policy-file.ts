@@ -38,6 +38,33 @@ export class PolicyHolder {
     return this.policy;
   }
 
+  /**
+   * The policy as the file has it now: reloaded (with the same validation) when the file's
+   * bytes changed since the last load, else the policy in force; an unreadable or invalid file
+   * leaves the policy in force, reported once. The worker reads the change calendar this way, so
+   * a freeze written to the file holds deploys without a reload of the worker's process.
+   */
+  fresh(log: (line: string) => void = console.warn): Policy {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return this.policy;
+    }
+    const hash = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    if (hash === this.policy.hash || hash === this.refusedHash) return this.policy;
+    try {
+      this.policy = loadPolicy(this.file, this.env);
+      log(`policy reloaded from ${this.file} (${this.policy.hash}): the file changed`);
+    } catch (err) {
+      this.refusedHash = hash;
+      log(`policy NOT reloaded, the previous one stays in force: ${(err as Error).message}`);
+    }
+    return this.policy;
+  }
+
+  private refusedHash: string | undefined;
+
   /** Throws PolicyError, keeping the policy in force, when the file is invalid. */
   reload(): Policy {
     this.policy = loadPolicy(this.file, this.env);

@@ -17,6 +17,8 @@ export interface WorkerDependencies {
   namespace: string;
   dataSource: DataSource;
   policy: () => Policy;
+  /** The policy whose change calendar deploys are checked against (default `policy`). */
+  calendarPolicy?: () => Policy;
   taskQueue?: string;
   /**
    * A prebuilt workflow bundle, to skip bundling at start-up; without it, the one `npm run build`
@@ -53,6 +55,7 @@ export async function createWorker(deps: WorkerDependencies): Promise<{ worker: 
     activities: createActivities({
       dataSource: deps.dataSource,
       policy: deps.policy,
+      calendarPolicy: deps.calendarPolicy,
       dataDir: deps.dataDir,
       evidenceKey: deps.evidenceKey,
       temporalUiUrl: deps.temporalUiUrl,

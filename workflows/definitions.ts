@@ -12,6 +12,7 @@ import type {
   OverrideInput,
   RejectionInput,
   ReviewInput,
+  SupersedeInput,
 } from '../policy/types';
 
 export const TASK_QUEUE = 'countersign-deployments';
@@ -21,6 +22,8 @@ export const rejectUpdate = defineUpdate<GateAnswer, [RejectionInput]>('reject')
 export const cancelUpdate = defineUpdate<GateAnswer, [CancelInput]>('cancel');
 export const overrideUpdate = defineUpdate<GateAnswer, [OverrideInput]>('override');
 export const reviewUpdate = defineUpdate<GateAnswer, [ReviewInput]>('review');
+/** Countersign's own: a newer request for the same service and environment cancels this PENDING one. Never sent by the API. */
+export const supersedeUpdate = defineUpdate<GateAnswer, [SupersedeInput]>('supersede');
 export const deploymentQuery = defineQuery<DeploymentView>('deployment');
 /** What the workflow holds but has not yet written (a write is failing): reconcile reads it. */
 export const pendingWritesQuery = defineQuery<PendingWrites>('pendingWrites');

@@ -26,11 +26,13 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AuditEventInput, DeployActivities, GateActivities, GitActivities, RecordedChanges } from '../activities/types';
+import type { AuditEventInput, CalendarActivities, DeployActivities, GateActivities, GitActivities, RecordedChanges } from '../activities/types';
+import type { FreezeCheck } from '../policy/freezes';
 import {
   approvedDigest,
   checkApproval,
   checkCancel,
+  checkFreezeOverride,
   checkOverride,
   checkRejection,
   checkReview,
@@ -47,9 +49,11 @@ import type {
   DeploymentStatus,
   DeploymentView,
   DeployResult,
+  FreezeHold,
   GateAnswer,
   GitTagResult,
   Override,
+  OverrideInput,
   RefusedAttempt,
 } from '../policy/types';
 import { RefusalLog, TOO_MANY_REFUSALS, tooManyRefusalsDetail } from '../policy/refusals';
@@ -63,6 +67,7 @@ import {
   rejectUpdate,
   reviewUpdate,
   SearchKeys,
+  supersedeUpdate,
 } from './definitions';
 import { notifyApprovers, type NotifyCarried } from './notifications';
 
@@ -104,6 +109,25 @@ const GIT_OPTIONS = {
 } as const;
 const git = proxyActivities<GitActivities>(GIT_OPTIONS);
 
+// The change calendar and stale requests: reads of the configuration and the listing index,
+// retried until they answer.
+const CALENDAR_OPTIONS = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+} as const;
+// The supersede step waits for each older request's gate to answer: heartbeats, and time for many.
+const SUPERSEDE_OPTIONS = { ...CALENDAR_OPTIONS, startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' } as const;
+const calendar = proxyActivities<CalendarActivities>(SUPERSEDE_OPTIONS);
+// Reading the calendar is a look at the worker's configuration in memory: a local activity, in
+// the workflow task that needs it, with nothing through Temporal's activity queue.
+const CALENDAR_NOW_OPTIONS = {
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+} as const;
+const calendarNow = proxyLocalActivities<CalendarActivities>(CALENDAR_NOW_OPTIONS);
+/** A held deploy reads the calendar again at least this often: a freeze shortened or lifted releases it promptly. */
+const FREEZE_RECHECK_MS = 60_000;
+
 /**
  * A waiting run hands over to a fresh one when Temporal suggests it, or at the latest past these
  * (Temporal terminates a workflow at 51,200 events or 50 MB of history).
@@ -139,6 +163,9 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   let deploy: DeployResult | undefined = carried?.deploy;
   let override: Override | undefined = carried?.override;
   let gitTag: GitTagResult | undefined = carried?.gitTag;
+  let freeze: FreezeHold | undefined = carried?.freeze;
+  let supersededBy: string | undefined = carried?.supersededBy;
+  let supersedeChecked = carried?.supersedeChecked ?? false;
   let version = carried?.version ?? 0;
   const run = carried?.run ?? 1;
   // Runs started before the hand-over existed replay without it (their histories have no marker).
@@ -149,7 +176,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   const now = () => new Date(Date.now()).toISOString();
   const view = (): DeploymentView =>
     deploymentView(request, workflowInfo().workflowId, {
-      status, approvals, refused: refusals.recent, refusedCount: refusals.count, decision, deploy, override, gitTag, version,
+      status, approvals, refused: refusals.recent, refusedCount: refusals.count, decision, deploy, override, gitTag, freeze, supersededBy, version,
     });
 
   // --- the audit trail and the listing index, written behind the gate ---
@@ -192,6 +219,8 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
       `Expires: ${request.expiresAt}`,
     ];
     if (decision) lines.push(`Decision: ${decision.reason}`);
+    if (freeze) lines.push(describeFreeze(freeze, request.expiresAt));
+    if (supersededBy) lines.push(`**Superseded** by newer deployment ${supersededBy} of ${request.service} to ${request.environment}`);
     if (override) {
       lines.push(
         `**Overridden** by ${override.by}: ${override.reason}. Review ` +
@@ -322,15 +351,31 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   });
 
   setHandler(cancelUpdate, ({ actor, reason }): GateAnswer => {
-    const verdict = checkCancel(request, { status, approvals }, actor);
+    const held = heldByFreeze();
+    const verdict = checkCancel(request, { status, approvals }, actor, held);
     if (!verdict.ok) return refusal('cancel', actor.id, verdict);
-    decide('CANCELLED', `cancelled by ${actor.id}${reason ? `: ${reason}` : ''}`, actor.id);
+    if (held) releaseFreeze('cancelled', actor.id);
+    decide('CANCELLED', `cancelled by ${actor.id}${reason ? `: ${reason}` : ''}${held ? ' (while held by a freeze)' : ''}`, actor.id);
     return { outcome: 'accepted', deployment: view() };
   }, {
-    validator: ({ actor }) => heard(actor.id, checkCancel(request, { status, approvals }, actor)),
+    validator: ({ actor }) => heard(actor.id, checkCancel(request, { status, approvals }, actor, heldByFreeze())),
   });
 
-  setHandler(overrideUpdate, ({ actor, reason }): GateAnswer => {
+  // Countersign's own answer: a newer request for the same service and environment made this one
+  // stale. Turned away before it reaches history unless this request is still PENDING.
+  setHandler(supersedeUpdate, ({ by }): GateAnswer => {
+    supersede(by);
+    return { outcome: 'accepted', deployment: view() };
+  }, {
+    validator: ({ by }) => {
+      if (status !== 'PENDING' || typeof by !== 'string' || by === request.id || by.length > 200) {
+        throw ApplicationFailure.create({ type: 'NOT_PENDING', message: `deployment ${request.id} is ${status}; only a PENDING request is superseded`, nonRetryable: true });
+      }
+    },
+  });
+
+  setHandler(overrideUpdate, ({ actor, reason, passFreeze }): GateAnswer => {
+    if (heldByFreeze()) return overrideFreeze(actor, reason);
     const verdict = checkOverride(request, { status, approvals }, actor, Date.now());
     if (!verdict.ok) return refusal('override', actor.id, verdict);
     override = {
@@ -340,6 +385,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
       approvalsAtOverride: approvals.length,
       reviewDueBy: new Date(Date.now() + request.rule.expiresAfterMs).toISOString(),
       reviewOverdue: false,
+      ...(passFreeze === true ? { passFreeze: true } : {}),
     };
     audit({ type: 'deployment.overridden', actor: actor.id, outcome: 'APPROVED', reason, data: { override } });
     decide(
@@ -349,7 +395,8 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     );
     return { outcome: 'accepted', deployment: view() };
   }, {
-    validator: ({ actor }) => heard(actor.id, checkOverride(request, { status, approvals }, actor, Date.now())),
+    validator: ({ actor }) =>
+      heard(actor.id, heldByFreeze() ? checkFreezeOverride(request, actor) : checkOverride(request, { status, approvals }, actor, Date.now())),
   });
 
   setHandler(reviewUpdate, ({ approver, comment }): GateAnswer => {
@@ -363,6 +410,112 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   }, {
     validator: ({ approver }) => heard(approver.id, checkReview(request, override, approver)),
   });
+
+  // --- stale requests and the change calendar ---
+  async function supersedeOlder(): Promise<void> {
+    const found = await calendar.supersedeOlder.executeWithOptions(
+      { ...SUPERSEDE_OPTIONS, summary: `supersede older PENDING requests of ${request.service} to ${request.environment}`.slice(0, 200) },
+      [{ id: request.id, service: request.service, environment: request.environment, requestedAt: request.requestedAt }],
+    );
+    supersedeChecked = true;
+    // A newer request already exists (its own step ran before this one's row was there): this one is stale.
+    if (found.newer !== undefined && status === 'PENDING') supersede(found.newer);
+  }
+
+  function supersede(by: string): void {
+    supersededBy = by;
+    audit({ type: 'deployment.superseded', actor: 'countersign', outcome: 'CANCELLED', reason: `superseded by deployment ${by}`, data: { supersededBy: by } });
+    decide('CANCELLED', `superseded by newer deployment ${by} of ${request.service} to ${request.environment}`);
+  }
+
+  function heldByFreeze(): boolean {
+    return status === 'APPROVED' && freeze?.frozen === true;
+  }
+
+  /**
+   * Holds an approved deploy while the change calendar freezes its service and environment:
+   * until the freeze ends (read again at its end, and at least every FREEZE_RECHECK_MS, so a
+   * freeze added, lengthened or shortened meanwhile counts), the request expires (EXPIRED,
+   * nothing deployed), it is cancelled, or an admin's break-glass override passes the freeze.
+   */
+  async function waitOutFreezes(): Promise<void> {
+    for (;;) {
+      const check = await calendarNow.checkFreeze({ service: request.service, environment: request.environment });
+      if (status !== 'APPROVED') return;
+      if (!check.frozen) {
+        if (freeze?.frozen) releaseFreeze('ended', 'countersign');
+        return;
+      }
+      if (override?.passFreeze) {
+        passFreeze(check, { by: override.by, at: override.at, reason: override.reason });
+        return;
+      }
+      holdForFreeze(check);
+      if (isExpired(request.expiresAt, Date.now())) return expireWhileHeld();
+      const wake = Math.min(Date.parse(check.until), Date.parse(request.expiresAt), Date.now() + FREEZE_RECHECK_MS);
+      const woken = await condition(() => !heldByFreeze() || readyToHandOver(), Math.max(1, wake - Date.now()));
+      if (!heldByFreeze()) return; // passed by an override, or cancelled
+      if (woken) await handOver();
+      if (isExpired(request.expiresAt, Date.now())) return expireWhileHeld();
+    }
+  }
+
+  function holdForFreeze(check: FreezeCheck & { frozen: true }): void {
+    const same = freeze?.frozen && freeze.until === check.until && freeze.reason === check.reason && freeze.windows.join() === check.windows.join();
+    if (same) return;
+    const first = !freeze?.frozen;
+    freeze = { frozen: true, reason: check.reason, until: check.until, windows: check.windows, heldSince: first ? now() : freeze!.heldSince };
+    audit({
+      type: first ? 'deploy.held' : 'deploy.hold.changed',
+      actor: 'countersign',
+      outcome: 'held',
+      reason: `frozen by ${check.windows.join(', ')} until ${check.until}: ${check.reason}`,
+      data: { freeze },
+    });
+    changed();
+  }
+
+  function releaseFreeze(released: NonNullable<FreezeHold['released']>, actor: string, passedBy?: FreezeHold['passedBy']): void {
+    if (!freeze) return;
+    freeze = { ...freeze, frozen: false, releasedAt: now(), released, ...(passedBy ? { passedBy } : {}) };
+    audit({ type: 'deploy.released', actor, outcome: released, reason: passedBy ? `freeze passed by ${passedBy.by}: ${passedBy.reason}` : `freeze ${released}`, data: { freeze } });
+    changed();
+  }
+
+  /** An override given with `passFreeze` meets a freeze: the deploy goes ahead, on record as such. */
+  function passFreeze(check: FreezeCheck & { frozen: true }, passedBy: NonNullable<FreezeHold['passedBy']>): void {
+    freeze = { frozen: true, reason: check.reason, until: check.until, windows: check.windows, heldSince: now() };
+    releaseFreeze('overridden', 'countersign', passedBy);
+  }
+
+  /** Break-glass while held: an admin lets the approved deploy through the freeze. */
+  function overrideFreeze(actor: OverrideInput['actor'], reason: string): GateAnswer {
+    const verdict = checkFreezeOverride(request, actor);
+    if (!verdict.ok) return refusal('override', actor.id, verdict);
+    const at = now();
+    override = override
+      ? { ...override, passFreeze: true }
+      : {
+          by: actor.id,
+          at,
+          reason,
+          approvalsAtOverride: approvals.length,
+          reviewDueBy: new Date(Date.now() + request.rule.expiresAfterMs).toISOString(),
+          reviewOverdue: false,
+          passFreeze: true,
+        };
+    audit({ type: 'deployment.overridden', actor: actor.id, outcome: 'freeze-passed', reason, data: { override, freeze } });
+    releaseFreeze('overridden', actor.id, { by: actor.id, at, reason });
+    return { outcome: 'accepted', deployment: view() };
+  }
+
+  function expireWhileHeld(): void {
+    const held = freeze!;
+    releaseFreeze('expired', 'countersign');
+    decide('EXPIRED',
+      `held by freeze ${held.windows.join(', ')} (${held.reason}) until ${held.until}; the request expired at ${request.expiresAt} ` +
+        'before the freeze ended, and nothing was deployed');
+  }
 
   // --- the hand-over to a fresh run, before the history grows near Temporal's limits ---
   /**
@@ -399,6 +552,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     return next(request, {
       status, approvals, refusals: refusals.carry(), decision, deploy, override, gitTag, version, auditSequence: sequence, run: run + 1,
       notify: notifier.carry(),
+      freeze, supersededBy, supersedeChecked,
       ...(allWritten() ? {} : { unwritten: unwritten.slice(), indexStale }),
     });
   }
@@ -414,6 +568,10 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   // Approvers are told, reminded and escalated to on durable timers (workflows/notifications.ts).
   const notifier = notifyApprovers({ request, carried: carried?.notify, continued: carried !== undefined, status: () => status, view, audit });
 
+  // A newer request for the same service and environment cancels older PENDING ones, where the
+  // rule says so: this request's first step, durable whatever becomes of the API that started it.
+  if (request.rule.supersede && !supersedeChecked && status === 'PENDING' && patched('supersede-older')) await supersedeOlder();
+
   // (A continued run past the gate passes straight through: its status is no longer PENDING.)
   const untilExpiry = Math.max(1, Date.parse(request.expiresAt) - Date.now());
   const answered = await condition(() => status !== 'PENDING' || readyToHandOver(), untilExpiry);
@@ -421,6 +579,9 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   if (!answered && status === 'PENDING' && isExpired(request.expiresAt, Date.now())) {
     decide('EXPIRED', `no quorum of ${request.rule.approvals} before ${request.expiresAt}`);
   }
+
+  // The change calendar, read right before the deploy: a freeze holds an approved deploy.
+  if (status === 'APPROVED' && patched('deploy-freeze-check')) await waitOutFreezes();
 
   if (status === 'APPROVED') {
     // An override lets the request through on fewer approvals, possibly none: then the digest
@@ -493,4 +654,16 @@ function failureMessage(err: unknown): string {
     current = (current as { cause?: unknown }).cause;
   }
   return current instanceof Error ? current.message : String(current);
+}
+
+/** The change calendar's hold, for the Temporal UI's details. */
+function describeFreeze(freeze: FreezeHold, expiresAt: string): string {
+  if (freeze.frozen) {
+    return `**Held by a freeze** (${freeze.windows.join(', ')}): ${freeze.reason}. Deploys after ${freeze.until} ` +
+      `(the calendar is read again then), unless the request expires first (${expiresAt}); an admin's override passes the freeze.`;
+  }
+  const how = freeze.released === 'overridden' && freeze.passedBy
+    ? `passed by ${freeze.passedBy.by}'s override: ${freeze.passedBy.reason}`
+    : freeze.released === 'ended' ? 'the freeze ended' : `the request ${freeze.released === 'expired' ? 'expired' : 'was cancelled'} while held`;
+  return `Freeze (${freeze.windows.join(', ')}: ${freeze.reason}): held since ${freeze.heldSince}, released ${freeze.releasedAt ?? ''}; ${how}`;
 }

@@ -173,7 +173,7 @@ export class DeploymentsController {
   @Roles('admin')
   @GateAnswer('override', 'Break-glass (admin, never an author): deploy on fewer approvals; marked overridden everywhere, and a retrospective review is then due within the tier\'s window', 'APPROVED, overridden')
   async override(@CurrentActor() actor: Actor, @Param('id') id: string, @ValidBody() body: OverrideDto) {
-    return this.deployments.override(actor, id, body.reason);
+    return this.deployments.override(actor, id, body.reason, body.passFreeze);
   }
 
   /** The retrospective review of an override, by an eligible approver. */

@@ -249,8 +249,8 @@ export class DeploymentsService {
     return this.answer(actor, id, 'cancel', { actor: { id: actor.id, roles: actor.roles }, reason });
   }
 
-  async override(actor: Actor, id: string, reason: string): Promise<DeploymentView> {
-    return this.answer(actor, id, 'override', { actor: { ...asPerson(actor), roles: actor.roles }, reason });
+  async override(actor: Actor, id: string, reason: string, passFreeze?: boolean): Promise<DeploymentView> {
+    return this.answer(actor, id, 'override', { actor: { ...asPerson(actor), roles: actor.roles }, reason, ...(passFreeze ? { passFreeze: true } : {}) });
   }
 
   async review(actor: Actor, id: string, comment?: string): Promise<DeploymentView> {

@@ -94,10 +94,17 @@ export class CancelDto {
   type: 'object',
   additionalProperties: false,
   required: ['reason'],
-  properties: { reason: { type: 'string', minLength: 10, maxLength: 4000, description: 'why the gate is bypassed (at least 10 characters)' } },
+  properties: {
+    reason: { type: 'string', minLength: 10, maxLength: 4000, description: 'why the gate is bypassed (at least 10 characters)' },
+    passFreeze: {
+      type: 'boolean',
+      description: 'also pass the change calendar: the deploy does not wait for a freeze (an override sent while the deploy is held by a freeze always passes it)',
+    },
+  },
 })
 export class OverrideDto {
   reason!: string;
+  passFreeze?: boolean;
 }
 
 @BodySchema('Review', {
@@ -234,4 +241,22 @@ export class ListAuditQuery {
 export class ReconcileQuery {
   deployment?: string;
   since?: string;
+}
+
+@QuerySchema('ListFreezes', {
+  type: 'object',
+  properties: {
+    from: isoTime('the start of the horizon (default now)'),
+    until: isoTime('the end of the horizon (default 30 days after from; at most 366 days after it)'),
+    service: { type: 'string', maxLength: 128, description: 'only windows that apply to this service (and, with environment, whether it is frozen now)' },
+    environment: { type: 'string', maxLength: 128, description: 'only windows that apply to this environment' },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 50, description: 'occurrences listed per window: a whole number from 1 to 500' },
+  },
+})
+export class ListFreezesQuery {
+  from?: string;
+  until?: string;
+  service?: string;
+  environment?: string;
+  limit?: number;
 }

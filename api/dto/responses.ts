@@ -82,10 +82,51 @@ const views = {
   DeployResult: closed({ ok: { type: 'boolean' }, deployer: string, digest: string, at: time }, { output: string, error: string }),
   OverrideRecord: closed(
     { by: string, at: time, reason: string, approvalsAtOverride: integer, reviewDueBy: time, reviewOverdue: { type: 'boolean' } },
-    { review: closed({ by: string, at: time, late: { type: 'boolean' } }, { comment: string }) },
+    {
+      review: closed({ by: string, at: time, late: { type: 'boolean' } }, { comment: string }),
+      passFreeze: { type: 'boolean', description: 'the override also passes the change calendar: the deploy does not wait for a freeze' },
+    },
     'present when an admin overrode the gate',
   ),
   GitTag: closed({ tag: string, commit: string, pushed: { type: 'boolean' } }, { detail: string }),
+  FreezeHold: closed(
+    { frozen: { type: 'boolean', description: 'true while the approved deploy waits for the freeze to end' }, reason: string, until: time, windows: strings, heldSince: time },
+    {
+      releasedAt: time,
+      released: { type: 'string', enum: ['ended', 'overridden', 'expired', 'cancelled'], description: 'what let it go' },
+      passedBy: closed({ by: string, at: time, reason: string }, {}, 'the break-glass override that passed the freeze'),
+    },
+    'present once the change calendar has held (or an override has passed) the approved deploy; the status stays APPROVED while held',
+  ),
+  FreezeCalendar: closed(
+    {
+      now: time,
+      from: time,
+      until: time,
+      policyHash: string,
+      windows: {
+        type: 'array',
+        items: closed({
+          name: string,
+          environment: { type: 'string', description: 'a glob, compared canonically' },
+          service: { type: 'string', description: 'a glob, compared canonically (`*`: every service)' },
+          reason: string,
+          kind: { type: 'string', enum: ['once', 'cron', 'weekly'] },
+          schedule: { type: 'object', description: 'as configured: from/until, or cron/duration/timeZone, or weekly/timeZone' },
+          active: { type: 'boolean', description: 'in force now' },
+          occurrences: { type: 'array', items: closed({ from: time, until: time, active: { type: 'boolean' } }) },
+          truncated: { type: 'boolean', description: 'more occurrences fall in the horizon than `limit`' },
+        }),
+      },
+    },
+    {
+      target: closed(
+        { service: string, environment: string, frozen: { type: 'boolean' } },
+        { until: time, reason: string, windows: strings },
+        'with service and environment: whether a deploy of that service to that environment is frozen now, until when and why',
+      ),
+    },
+  ),
   Deployment: closed(
     {
       id: string,
@@ -115,6 +156,8 @@ const views = {
       deploy: { $ref: '#/components/schemas/DeployResult' },
       override: { $ref: '#/components/schemas/OverrideRecord' },
       gitTag: { $ref: '#/components/schemas/GitTag' },
+      freeze: { $ref: '#/components/schemas/FreezeHold' },
+      supersededBy: { type: 'string', description: 'the newer request for the same service and environment that cancelled this one (CANCELLED)' },
     },
   ),
   DeploymentPage: closed({ deployments: { type: 'array', items: { $ref: '#/components/schemas/Deployment' } }, next: nullable(string) }),
@@ -169,7 +212,7 @@ const views = {
     hash: string,
     tiers: {
       type: 'object',
-      additionalProperties: closed({ tier: string, approvals: integer, requiredGroups: strings, eligibleGroups: strings, expiresAfterMs: integer }),
+      additionalProperties: closed({ tier: string, approvals: integer, requiredGroups: strings, eligibleGroups: strings, expiresAfterMs: integer }, { supersede: { type: 'boolean' } }),
     },
     rules: { type: 'array', items: { type: 'object', required: ['service', 'environment', 'tier', 'deployer'] } },
     environments: { $ref: '#/components/schemas/KnownNames' },

@@ -247,6 +247,9 @@ describe('the document against the real answers', () => {
     await call('POST', '/v1/audit/reconcile', { query: 'deployment=no-such-deployment' }, admin); // 404
     await call('GET', '/v1/policy', {}, admin);
     await call('POST', '/v1/policy/reload', {}, admin);
+    await call('GET', '/v1/freezes', {}, ci.token);
+    await call('GET', '/v1/freezes', { query: 'service=web&environment=production&from=2027-01-01T00:00:00Z&until=2027-02-01T00:00:00Z&limit=5' }, ci.token);
+    await call('GET', '/v1/freezes', { query: 'from=nonsense' }, ci.token); // 400
     await call('GET', '/healthz', {}, undefined);
     await call('GET', '/readyz', {}, undefined);
     await call('GET', '/metrics', {}, undefined);

@@ -258,6 +258,28 @@ describe('verifyEvidence', () => {
     expect(verdict.notes).toEqual([expect.stringMatching(/^the gate was overridden by root at .* \(outage\): 0 distinct approvers of 2 required; no approval from security; not reviewed yet$/)]);
   });
 
+  it('notes a deploy the change calendar held, and one an override let through a freeze', () => {
+    const freeze = { frozen: false, reason: 'year end', until: '2026-01-02T00:00:00.000Z', windows: ['year-end'], heldSince: '2026-01-01T10:02:00.000Z' };
+    const ended = signed((s) => { s.predicate.freeze = { ...freeze, released: 'ended', releasedAt: '2026-01-02T00:00:00.000Z' }; });
+    expect(ended.ok).toBe(true);
+    expect(ended.notes).toEqual(['the change calendar held the deploy from 2026-01-01T10:02:00.000Z (year-end: year end); released 2026-01-02T00:00:00.000Z (ended)']);
+    const passed = signed((s) => {
+      s.predicate.freeze = { ...freeze, released: 'overridden', passedBy: { by: 'root', at: '2026-01-01T11:00:00.000Z', reason: 'hotfix' } };
+    });
+    expect(passed.notes).toEqual([expect.stringContaining("the freeze was passed by root's override at 2026-01-01T11:00:00.000Z (hotfix)")]);
+  });
+
+  it('fails when a deploy is recorded while the calendar still holds it', () => {
+    const verdict = signed((s) => {
+      s.predicate.freeze = { frozen: true, reason: 'year end', until: '2026-01-02T00:00:00.000Z', windows: ['year-end'], heldSince: '2026-01-01T10:02:00.000Z' };
+    });
+    expect(verdict.problems).toEqual(['a deploy is recorded although the change calendar still holds it']);
+  });
+
+  it('notes a superseded request', () => {
+    expect(signed((s) => { s.predicate.supersededBy = 'newer-id'; }).notes).toEqual(['superseded by the newer deployment newer-id']);
+  });
+
   it('passes a rejected request without quorum', () => {
     const req = request();
     const rejected = deploymentView(req, `deployment-${req.id}`, {

@@ -51,11 +51,17 @@ export interface Recorded {
   notified: Array<Omit<NotifyInput, 'request'> & { id: string }>;
   /** Channels whose notify activity fails every try. */
   failingChannels: Set<string>;
+  /** The change calendar the stubbed `checkFreeze` answers from: frozen until `until`, by service. */
+  freezes: Map<string, { until: number; reason: string }>;
+  /** What the stubbed `supersedeOlder` answers, by deployment id (nothing older, nothing newer without). */
+  supersede: Map<string, { cancelled: string[]; newer?: string }>;
 }
 
 export async function startStubbedWorker(address: string): Promise<{ taskQueue: string; recorded: Recorded; stop(): Promise<void> }> {
   const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
-  const recorded: Recorded = { audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), notified: [], failingChannels: new Set() };
+  const recorded: Recorded = {
+    audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), notified: [], failingChannels: new Set(), freezes: new Map(), supersede: new Map(),
+  };
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
@@ -81,6 +87,14 @@ export async function startStubbedWorker(address: string): Promise<{ taskQueue: 
         if (recorded.failingChannels.has(rest.channel)) throw ApplicationFailure.nonRetryable(`${rest.channel} refused the message`, 'NotificationFailed');
         recorded.notified.push({ id: req.id, ...rest });
         return { key, status: 'sent', recipients: 1 };
+      },
+      async checkFreeze({ service }: { service: string; environment: string }) {
+        const freeze = recorded.freezes.get(service);
+        if (!freeze || Date.now() >= freeze.until) return { frozen: false };
+        return { frozen: true, until: new Date(freeze.until).toISOString(), reason: freeze.reason, windows: [`${service}-freeze`] };
+      },
+      async supersedeOlder({ id }: { id: string }) {
+        return recorded.supersede.get(id) ?? { cancelled: [] };
       },
       async deploy({ request: req, digest }: { request: DeploymentRequest; digest: string }) {
         recorded.deploys.push({ id: req.id, digest });
