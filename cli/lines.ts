@@ -94,6 +94,7 @@ export function changeLines(before: DeploymentView | undefined, after: Deploymen
   for (const attempt of shown) lines.push(`refused: ${attempt.kind} by ${attempt.actor}: ${attempt.reason}: ${oneLine(attempt.detail)}`);
   if (newRefusals > shown.length) lines.push(`refused: ${newRefusals - shown.length} more attempt(s)`);
   if (after.override && !before?.override) lines.push(`OVERRIDDEN by ${after.override.by}: ${oneLine(after.override.reason)}`);
+  lines.push(...freezeLines(before, after));
   if (before?.status !== after.status) {
     if (after.status === 'DEPLOYING') lines.push(`DEPLOYING with ${after.deployer}`);
     else if (after.status === 'DEPLOYED') lines.push(`DEPLOYED ${after.deploy?.digest ?? after.artifact.digest} with ${after.deploy?.deployer ?? after.deployer}`);
@@ -103,9 +104,30 @@ export function changeLines(before: DeploymentView | undefined, after: Deploymen
   return lines;
 }
 
+/**
+ * An approved deploy the change calendar holds stays APPROVED: say so, and why, and until when;
+ * and say what released it.
+ */
+function freezeLines(before: DeploymentView | undefined, after: DeploymentView): string[] {
+  const was = before?.freeze;
+  const now = after.freeze;
+  if (!now) return [];
+  if (now.frozen && (!was?.frozen || was.until !== now.until || was.reason !== now.reason)) {
+    return [`HELD by a freeze (${now.windows.map(oneLine).join(', ')}) until ${now.until}: ${oneLine(now.reason)}`];
+  }
+  if (!now.frozen && was?.frozen !== false && now.released) {
+    const how = now.released === 'overridden' && now.passedBy
+      ? `passed by ${now.passedBy.by}'s override: ${oneLine(now.passedBy.reason)}`
+      : now.released === 'ended' ? 'the freeze ended' : `the request was ${now.released} while held`;
+    return [`RELEASED from the freeze: ${how}`];
+  }
+  return [];
+}
+
 /** The live status line on a terminal: status, progress, elapsed time. */
 export function statusLine(view: DeploymentView, elapsedMs: number, note?: string): string {
-  const state = view.status === 'PENDING' ? `PENDING ${progress(view)}` : view.status;
+  const held = view.freeze?.frozen ? `APPROVED, held by a freeze until ${view.freeze.until}` : undefined;
+  const state = view.status === 'PENDING' ? `PENDING ${progress(view)}` : held ?? view.status;
   return `${state} · ${formatElapsed(elapsedMs)}${note ? ` · ${note}` : ''}`;
 }
 
@@ -123,6 +145,7 @@ export function statusLines(view: DeploymentView, link: string): string[] {
   lines.push(`  authors   ${view.change.authors.join(', ')}`);
   lines.push(`  requested by ${view.requestedBy} at ${view.requestedAt}`);
   if (view.decision) lines.push(`  decision  ${oneLine(verdictLine(view))}`);
+  if (view.freeze?.frozen) lines.push(`  held      by a freeze (${view.freeze.windows.map(oneLine).join(', ')}) until ${view.freeze.until}: ${oneLine(view.freeze.reason)}`);
   if (view.deploy) lines.push(`  deploy    ${view.deploy.ok ? 'succeeded' : `failed: ${oneLine(view.deploy.error ?? '')}`} with ${view.deploy.deployer} at ${view.deploy.at}`);
   lines.push(`  approvers ${link}`);
   return lines;

@@ -109,6 +109,19 @@ describe('the lines', () => {
     ]);
   });
 
+  it('a deploy held by a freeze, and its release (it stays APPROVED meanwhile)', () => {
+    const approved = view({ status: 'APPROVED', decision: { status: 'APPROVED', at: 'x', reason: 'approved by bob, carol' } });
+    const hold = { frozen: true, reason: 'quarter\nend', until: '2030-01-02T00:00:00.000Z', windows: ['q-end'], heldSince: 'x' };
+    const held = { ...approved, version: 4, freeze: hold };
+    expect(changeLines(approved, held)).toEqual(['HELD by a freeze (q-end) until 2030-01-02T00:00:00.000Z: quarter end']);
+    expect(changeLines(held, { ...held, version: 5 })).toEqual([]);
+    expect(statusLine(held, 65_000)).toBe('APPROVED, held by a freeze until 2030-01-02T00:00:00.000Z · 1m05s');
+    const ended = { ...held, version: 6, freeze: { ...hold, frozen: false, released: 'ended' as const } };
+    expect(changeLines(held, ended)).toEqual(['RELEASED from the freeze: the freeze ended']);
+    const passed = { ...held, version: 6, freeze: { ...hold, frozen: false, released: 'overridden' as const, passedBy: { by: 'root', at: 'x', reason: 'hotfix' } } };
+    expect(changeLines(held, passed)).toEqual(["RELEASED from the freeze: passed by root's override: hotfix"]);
+  });
+
   it('refusals, the decision and the deploy', () => {
     const refused = { kind: 'approval' as const, actor: 'alice', at: 'x', reason: 'AUTHOR' as const, detail: 'alice is an author of change …' };
     expect(changeLines(view(), view({ refused: [refused], refusedCount: 1 }))).toEqual(['refused: approval by alice: AUTHOR: alice is an author of change …']);
