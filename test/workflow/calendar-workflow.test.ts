@@ -5,8 +5,7 @@
 // RECORD_HISTORIES=1 the new endings' histories are saved for the replay test.
 
 import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
@@ -14,7 +13,7 @@ import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import type { DeploymentView } from '../../policy/types';
 import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, supersedeUpdate } from '../../workflows/definitions';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, type Recorded, recordHistories, request, startDeployment, startStubbedWorker } from './workflow-fixtures';
+import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedWorker } from './workflow-fixtures';
 
 jest.setTimeout(120_000);
 
@@ -37,13 +36,6 @@ afterAll(async () => {
   await worker?.stop();
   await connection?.close();
 });
-
-/** Saves `<name>.json` (named after its patch) unless it exists: recordings stand for running workflows. */
-async function saveHistory(on: Client, name: string, workflowId: string, runId?: string) {
-  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.json`);
-  if (!recordHistories || existsSync(file)) return;
-  writeFileSync(file, `${historyToJSON(await on.workflow.getHandle(workflowId, runId).fetchHistory())}\n`);
-}
 
 async function waitForQuery(on: Client, workflowId: string, check: (view: DeploymentView) => boolean, timeoutMs = 30_000): Promise<DeploymentView> {
   const deadline = Date.now() + timeoutMs;
@@ -76,7 +68,7 @@ describe('a deploy held by a freeze', () => {
     expect(final.freeze).toMatchObject({ frozen: false, released: 'ended' });
     expect(trailOf(req.id)).toEqual(expect.arrayContaining(['deploy.held', 'deploy.released', 'deploy.started', 'deploy.succeeded']));
     expect(trailOf(req.id).indexOf('deploy.released')).toBeLessThan(trailOf(req.id).indexOf('deploy.started'));
-    await saveHistory(client, 'held-by-freeze.deploy-freeze-check', handle.workflowId);
+    await saveHistory(client, 'held-by-freeze', handle.workflowId, undefined, 'deploy-freeze-check');
   });
 
   it('follows a freeze lengthened while held, recording the change, and deploys when it finally ends', async () => {
@@ -104,7 +96,7 @@ describe('a deploy held by a freeze', () => {
     expect(final.decision?.reason).toMatch(/held by freeze held-expired-freeze \(quarter close\)/);
     expect(final.freeze).toMatchObject({ frozen: false, released: 'expired' });
     expect(worker.recorded.deploys.some((d) => d.id === req.id)).toBe(false);
-    await saveHistory(client, 'expired-while-held.deploy-freeze-check', handle.workflowId);
+    await saveHistory(client, 'expired-while-held', handle.workflowId, undefined, 'deploy-freeze-check');
   });
 
   it('is let through by an admin\'s override while held, on record as such; a non-admin is refused', async () => {
@@ -163,7 +155,7 @@ describe('a superseded request', () => {
     expect(metadata.currentDetails).toContain('**Superseded** by newer deployment newer-id');
     const superseded = worker.recorded.audit.find((event) => event.deploymentId === req.id && event.type === 'deployment.superseded');
     expect(superseded).toMatchObject({ actor: 'countersign', outcome: 'CANCELLED' });
-    await saveHistory(client, 'superseded.supersede-older', handle.workflowId);
+    await saveHistory(client, 'superseded', handle.workflowId, undefined, 'supersede-older');
   });
 
   it('cancels itself when its first step finds a newer request', async () => {
@@ -172,7 +164,7 @@ describe('a superseded request', () => {
     const handle = await startDeployment(client, worker.taskQueue, req);
     const final = await handle.result();
     expect(final).toMatchObject({ status: 'CANCELLED', supersededBy: 'the-newer-one' });
-    await saveHistory(client, 'superseded-by-newer.supersede-older', handle.workflowId);
+    await saveHistory(client, 'superseded-by-newer', handle.workflowId, undefined, 'supersede-older');
   });
 
   it('turns the supersede update away once the request is no longer PENDING, leaving no trace in history', async () => {
@@ -245,6 +237,6 @@ describe('a deploy held by a freeze for long', () => {
     expect(final.freeze).toMatchObject({ frozen: false, released: 'ended', heldSince: continued.freeze!.heldSince });
     expect(ownWorker.recorded.deploys.filter((d) => d.id === req.id)).toHaveLength(1);
     expect(ownWorker.recorded.audit.filter((event) => event.deploymentId === req.id && event.type === 'deploy.held')).toHaveLength(1);
-    await saveHistory(own, 'held-by-freeze-continued-as-new.deploy-freeze-check', handle.workflowId, firstRunId);
+    await saveHistory(own, 'held-by-freeze-continued-as-new', handle.workflowId, firstRunId, 'deploy-freeze-check');
   });
 });

@@ -5,8 +5,7 @@
 // RECORD_HISTORIES=1 the histories are saved as `<ending>.notify-approvers.json` for the replay test.
 
 import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
@@ -14,7 +13,7 @@ import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import type { DeploymentRequest, NotifyRule } from '../../policy/types';
 import { approveUpdate, rejectUpdate } from '../../workflows/definitions';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, type Recorded, recordHistories, request, startDeployment, startStubbedWorker } from './workflow-fixtures';
+import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedWorker } from './workflow-fixtures';
 
 jest.setTimeout(180_000);
 
@@ -39,13 +38,6 @@ afterAll(async () => {
 });
 
 const PATCH = 'notify-approvers';
-
-async function saveHistory(on: Client, name: string, workflowId: string, runId?: string): Promise<void> {
-  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${PATCH}.json`);
-  if (!recordHistories || existsSync(file)) return;
-  const history = await on.workflow.getHandle(workflowId, runId).fetchHistory();
-  writeFileSync(file, `${historyToJSON(history)}\n`);
-}
 
 function notifying(notify: NotifyRule, expiresAfterMs = 120_000): DeploymentRequest {
   return request({}, { notify, expiresAfterMs });
@@ -89,7 +81,7 @@ describe('notification schedule', () => {
     const count = all.length;
     await sleep(4_500);
     expect(sent(worker.recorded, req.id)).toHaveLength(count);
-    await saveHistory(client, 'reminded', handle.workflowId);
+    await saveHistory(client, 'reminded', handle.workflowId, undefined, PATCH);
   });
 
   it('stops reminding at expiry and says the request expired', async () => {
@@ -103,7 +95,7 @@ describe('notification schedule', () => {
     // Slots at 2 s and 4 s only: none at or past the 5 s expiry.
     expect(all.filter((m) => m.startsWith('reminder')).every((m) => ['reminder#1@mail', 'reminder#2@mail'].includes(m))).toBe(true);
     expect(all.filter((m) => m.startsWith('decided'))).toEqual([]);
-    await saveHistory(client, 'expired', handle.workflowId);
+    await saveHistory(client, 'expired', handle.workflowId, undefined, PATCH);
   });
 
   it('a channel that fails every try never holds up the gate, and its failure is in the audit trail', async () => {
@@ -120,7 +112,7 @@ describe('notification schedule', () => {
     const decided = worker.recorded.notified.find((n) => n.id === req.id && n.event === 'decided')!;
     expect(decided.deployment.decision).toMatchObject({ status: 'REJECTED', by: 'bob' });
     expect(decided.deployment.decision!.reason).toContain('not today');
-    await saveHistory(client, 'rejected-channel-failing', handle.workflowId);
+    await saveHistory(client, 'rejected-channel-failing', handle.workflowId, undefined, PATCH);
   });
 
   it('a request whose tier notifies nobody schedules nothing', async () => {
@@ -184,7 +176,7 @@ describe('notification schedule across continue-as-new', () => {
     const described = await handle.describe();
     const first = described.raw.workflowExecutionInfo?.firstRunId ?? undefined;
     expect(described.runId).not.toBe(first);
-    await saveHistory(ownClient, 'continued-as-new', handle.workflowId, first);
-    await saveHistory(ownClient, 'continued-run-deployed', handle.workflowId, described.runId);
+    await saveHistory(ownClient, 'continued-as-new', handle.workflowId, first, PATCH);
+    await saveHistory(ownClient, 'continued-run-deployed', handle.workflowId, described.runId, PATCH);
   });
 });

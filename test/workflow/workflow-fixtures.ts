@@ -137,11 +137,11 @@ export async function startDeployment(client: Client, taskQueue: string, req: De
 export const HISTORY_SHAPE = 'one-write-per-change';
 
 /**
- * Adds a recording of one run's history (the latest run without `runId`); existing recordings
- * stay, since they stand for workflows already running.
+ * Adds a recording of one run's history (the latest run without `runId`), named after the patch
+ * whose shape it records; existing recordings stay, since they stand for workflows already running.
  */
-export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
-  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${HISTORY_SHAPE}.json`);
+export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string, shape = HISTORY_SHAPE): Promise<void> {
+  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${shape}.json`);
   if (!recordHistories || existsSync(file)) return;
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   writeFileSync(file, `${historyToJSON(history)}\n`);
