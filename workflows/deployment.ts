@@ -1,5 +1,10 @@
 // One deployment request: wait for the gate, then deploy exactly the approved digest.
 //
+// In order: a request whose rule supersedes first cancels older PENDING ones for its service and
+// environment; approvers are told, reminded and escalated to on durable timers (notifications.ts)
+// while the gate waits for a quorum, a rejection, a cancel or the expiry; an approved deploy
+// waits out any freeze the change calendar has at that moment; then the deployer runs.
+//
 // Every answer an approver gives arrives as an update and is recorded in this workflow's
 // history, accepted or refused, so the history alone explains the decision. Writes to the
 // audit table and the listing index run from a background loop, never inside an update: each
