@@ -12,40 +12,9 @@ import {
   Verdict,
 } from '../../policy/gate';
 import type { Approval, DeploymentRequest, DeploymentStatus, Person, TierRule } from '../../policy/types';
+import { approval, DIGEST, EXPIRES_AT, NOW, OTHER_DIGEST, person, request, REQUESTED_AT, tier } from './gate-fixtures';
 
-const DIGEST = `sha256:${'a'.repeat(64)}`;
-const OTHER_DIGEST = `sha256:${'b'.repeat(64)}`;
-const REQUESTED_AT = '2030-01-01T00:00:00.000Z';
-const EXPIRES_AT = '2030-01-02T00:00:00.000Z';
-const NOW = Date.parse('2030-01-01T12:00:00.000Z');
 const AT_EXPIRY = Date.parse(EXPIRES_AT);
-
-function tier(overrides: Partial<TierRule> = {}): TierRule {
-  return { tier: 'high', approvals: 2, requiredGroups: [], eligibleGroups: [], expiresAfterMs: 86_400_000, ...overrides };
-}
-
-function person(id: string, groups: string[] = [], identities: string[] = [`login:${id}`]): Person {
-  return { id, identities, groups };
-}
-
-function request(rule: Partial<TierRule> = {}): DeploymentRequest {
-  return {
-    id: 'dep-1',
-    service: 'pay-api',
-    environment: 'production',
-    artifact: { name: 'pay-api', digest: DIGEST },
-    change: { commit: 'c0ffee', authors: ['alice@example.com'] },
-    requester: person('pipeline-ci', [], ['subject:ci']),
-    excluded: { principalIds: ['alice'], identities: ['email:alice@example.com', 'login:alice'] },
-    rule: { ...tier(rule), deployer: 'log', policyHash: 'hash', ruleIndex: 0 },
-    requestedAt: REQUESTED_AT,
-    expiresAt: EXPIRES_AT,
-  };
-}
-
-function approval(approver: string, groups: string[] = [], digest = DIGEST): Approval {
-  return { approver, at: REQUESTED_AT, digest, groups };
-}
 
 const pending = (approvals: Approval[] = []): GateState => ({ status: 'PENDING', approvals });
 const reason = (verdict: Verdict) => (verdict.ok ? 'OK' : verdict.reason);

@@ -1,31 +1,7 @@
 import { waitingFor, type WaitingState } from '../../policy/waiting';
-import type { Approval, DeploymentRequest, Person, TierRule } from '../../policy/types';
+import type { Approval, DeploymentRequest, Person } from '../../policy/types';
+import { approval, EXPIRES_AT, NOW, person, request } from './gate-fixtures';
 
-const DIGEST = `sha256:${'a'.repeat(64)}`;
-const REQUESTED_AT = '2030-01-01T00:00:00.000Z';
-const EXPIRES_AT = '2030-01-02T00:00:00.000Z';
-const NOW = Date.parse('2030-01-01T12:00:00.000Z');
-
-function person(id: string, groups: string[] = [], identities: string[] = [`login:${id}`]): Person {
-  return { id, identities, groups };
-}
-
-function request(rule: Partial<TierRule> = {}): DeploymentRequest {
-  return {
-    id: 'dep-1',
-    service: 'pay-api',
-    environment: 'production',
-    artifact: { name: 'pay-api', digest: DIGEST },
-    change: { commit: 'c0ffee', authors: ['alice@example.com'] },
-    requester: person('pipeline-ci', [], ['subject:ci']),
-    excluded: { principalIds: ['alice'], identities: ['email:alice@example.com', 'login:alice'] },
-    rule: { tier: 'high', approvals: 2, requiredGroups: [], eligibleGroups: [], expiresAfterMs: 86_400_000, ...rule, deployer: 'log', policyHash: 'h', ruleIndex: 0 },
-    requestedAt: REQUESTED_AT,
-    expiresAt: EXPIRES_AT,
-  };
-}
-
-const approval = (approver: string, groups: string[] = []): Approval => ({ approver, at: REQUESTED_AT, digest: DIGEST, groups });
 const state = (approvals: Approval[] = [], status: WaitingState['status'] = 'PENDING'): WaitingState => ({ status, approvals });
 const APPROVER = ['approver'];
 

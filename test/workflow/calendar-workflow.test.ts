@@ -4,16 +4,11 @@
 // freeze, a cancel while held, a superseded request, and a hand-over while held. With
 // RECORD_HISTORIES=1 the new endings' histories are saved for the replay test.
 
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
-import { findOrInstallTemporalCli } from '../../local/temporal-cli';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { DeploymentView } from '../../policy/types';
 import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, supersedeUpdate } from '../../workflows/definitions';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedWorker } from './workflow-fixtures';
+import { DIGEST, person, request, saveHistory, startDeployment, startStubbedGate, type StubbedGate, type StubbedWorker } from './workflow-fixtures';
 
 jest.setTimeout(120_000);
 
@@ -21,21 +16,17 @@ const bob = person('bob');
 const carol = person('carol');
 const root = { ...person('root'), roles: ['admin'] };
 
-let connection: Connection;
+let gate: StubbedGate;
 let client: Client;
-let worker: { taskQueue: string; recorded: Recorded; stop(): Promise<void> };
+let worker: StubbedWorker;
 
 beforeAll(async () => {
   quietTemporalRuntime();
-  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-  client = new Client({ connection });
-  worker = await startStubbedWorker(process.env.TEMPORAL_ADDRESS!);
+  gate = await startStubbedGate();
+  ({ client, worker } = gate);
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
-});
+afterAll(() => gate?.stop());
 
 async function waitForQuery(on: Client, workflowId: string, check: (view: DeploymentView) => boolean, timeoutMs = 30_000): Promise<DeploymentView> {
   const deadline = Date.now() + timeoutMs;
@@ -185,30 +176,17 @@ describe('a superseded request', () => {
 });
 
 describe('a deploy held by a freeze for long', () => {
-  let server: TemporalDevServer;
-  let ownConnection: Connection;
+  let ownGate: StubbedGate;
   let own: Client;
-  let ownWorker: { taskQueue: string; recorded: Recorded; stop(): Promise<void> };
+  let ownWorker: StubbedWorker;
 
+  // A server that suggests continue-as-new after a few dozen events, as a production one does at thousands.
   beforeAll(async () => {
-    const cli = await findOrInstallTemporalCli({ log: () => undefined });
-    if (!cli) throw new Error('no temporal CLI for the hand-over server');
-    // A server that suggests continue-as-new after a few dozen events, as a production one does at thousands.
-    server = await startTemporalDevServer({
-      cliPath: cli,
-      logFile: path.join(mkdtempSync(path.join(tmpdir(), 'countersign-calendar-')), 'temporal.log'),
-      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40'],
-    });
-    ownConnection = await Connection.connect({ address: server.address });
-    own = new Client({ connection: ownConnection });
-    ownWorker = await startStubbedWorker(server.address);
+    ownGate = await startStubbedGate({ suggestContinueAsNewAfter: 40 });
+    ({ client: own, worker: ownWorker } = ownGate);
   });
 
-  afterAll(async () => {
-    await ownWorker?.stop();
-    await ownConnection?.close();
-    await server?.stop();
-  });
+  afterAll(() => ownGate?.stop());
 
   it('hands over to a fresh run, which carries the hold and deploys when the freeze ends', async () => {
     const req = request({ service: 'long-hold' }, { approvals: 1 });

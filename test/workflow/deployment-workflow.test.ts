@@ -2,7 +2,7 @@
 // every refusal, decided from the workflow's history alone. With RECORD_HISTORIES=1 each
 // ending's history is saved under test/replay/histories for the replay test.
 
-import { Client, Connection, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
 import type { DeploymentRequest, DeploymentView } from '../../policy/types';
@@ -16,7 +16,9 @@ import {
   request,
   saveHistory as saveRecording,
   startDeployment,
-  startStubbedWorker,
+  startStubbedGate,
+  type StubbedGate,
+  type StubbedWorker,
   WRONG_DIGEST,
 } from './workflow-fixtures';
 
@@ -25,9 +27,9 @@ const bob = person('bob');
 const carol = person('carol', ['security']);
 const dave = person('dave', ['sre']);
 
-let connection: Connection;
+let gate: StubbedGate;
 let client: Client;
-let worker: { taskQueue: string; recorded: Recorded; stop(): Promise<void> };
+let worker: StubbedWorker;
 let audit: Recorded['audit'];
 let indexed: Recorded['indexed'];
 let deploys: Recorded['deploys'];
@@ -36,16 +38,12 @@ let failingWrites: Recorded['failingWrites'];
 
 beforeAll(async () => {
   quietTemporalRuntime();
-  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-  client = new Client({ connection });
-  worker = await startStubbedWorker(process.env.TEMPORAL_ADDRESS!);
+  gate = await startStubbedGate();
+  ({ client, worker } = gate);
   ({ audit, indexed, deploys, failingDeploys, failingWrites } = worker.recorded);
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
-});
+afterAll(() => gate?.stop());
 
 async function start(req: DeploymentRequest) {
   return startDeployment(client, worker.taskQueue, req);

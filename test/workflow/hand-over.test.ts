@@ -3,49 +3,31 @@
 // config value, the same hint a production server gives at thousands), so the workflow's own,
 // unchanged code hands over within a test's time.
 
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { writesInHistory } from '../../database/reconcile';
 import { REFUSALS_PER_ACTOR, TOO_MANY_REFUSALS } from '../../policy/refusals';
 import type { DeploymentView } from '../../policy/types';
-import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
-import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import { approveUpdate, deploymentQuery, overrideUpdate, reviewUpdate, SearchKeys } from '../../workflows/definitions';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedWorker, WRONG_DIGEST } from './workflow-fixtures';
+import { DIGEST, person, request, saveHistory, startDeployment, startStubbedGate, type StubbedGate, type StubbedWorker, WRONG_DIGEST } from './workflow-fixtures';
 
 jest.setTimeout(120_000);
 
 const SUGGEST_AFTER_EVENTS = 40;
 
-let server: TemporalDevServer;
-let connection: Connection;
+let gate: StubbedGate;
 let client: Client;
-let worker: { taskQueue: string; recorded: Recorded; stop(): Promise<void> };
+let worker: StubbedWorker;
 
 beforeAll(async () => {
   quietTemporalRuntime();
-  const cli = await findOrInstallTemporalCli({ log: () => undefined });
-  if (!cli) throw new Error('no temporal CLI for the hand-over server');
-  server = await startTemporalDevServer({
-    cliPath: cli,
-    logFile: path.join(mkdtempSync(path.join(tmpdir(), 'countersign-hand-over-')), 'temporal.log'),
-    extraArgs: ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${SUGGEST_AFTER_EVENTS}`],
-  });
-  connection = await Connection.connect({ address: server.address });
-  client = new Client({ connection });
-  worker = await startStubbedWorker(server.address);
+  gate = await startStubbedGate({ suggestContinueAsNewAfter: SUGGEST_AFTER_EVENTS });
+  ({ client, worker } = gate);
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
-  await server?.stop();
-});
+afterAll(() => gate?.stop());
 
 /**
  * The runs of one deployment, first to last: describe the workflow for the chain's first run

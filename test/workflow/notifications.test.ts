@@ -4,16 +4,11 @@
 // costs the gate nothing, and the counters carried across continue-as-new. With
 // RECORD_HISTORIES=1 the histories are saved as `<ending>.notify-approvers.json` for the replay test.
 
-import { Client, Connection } from '@temporalio/client';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startTemporalDevServer, type TemporalDevServer } from '../../local/embedded-temporal';
-import { findOrInstallTemporalCli } from '../../local/temporal-cli';
+import type { Client } from '@temporalio/client';
 import type { DeploymentRequest, NotifyRule } from '../../policy/types';
 import { approveUpdate, rejectUpdate } from '../../workflows/definitions';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedWorker } from './workflow-fixtures';
+import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedGate, type StubbedGate, type StubbedWorker } from './workflow-fixtures';
 
 jest.setTimeout(180_000);
 
@@ -21,21 +16,17 @@ const bob = person('bob');
 const carol = person('carol');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let connection: Connection;
+let gate: StubbedGate;
 let client: Client;
-let worker: { taskQueue: string; recorded: Recorded; stop(): Promise<void> };
+let worker: StubbedWorker;
 
 beforeAll(async () => {
   quietTemporalRuntime();
-  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-  client = new Client({ connection });
-  worker = await startStubbedWorker(process.env.TEMPORAL_ADDRESS!);
+  gate = await startStubbedGate();
+  ({ client, worker } = gate);
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
-});
+afterAll(() => gate?.stop());
 
 const PATCH = 'notify-approvers';
 
@@ -128,29 +119,16 @@ describe('notification schedule', () => {
 
 describe('notification schedule across continue-as-new', () => {
   const SUGGEST_AFTER_EVENTS = 40;
-  let server: TemporalDevServer;
-  let own: Connection;
+  let ownGate: StubbedGate;
   let ownClient: Client;
-  let ownWorker: typeof worker;
+  let ownWorker: StubbedWorker;
 
   beforeAll(async () => {
-    const cli = await findOrInstallTemporalCli({ log: () => undefined });
-    if (!cli) throw new Error('no temporal CLI for the hand-over server');
-    server = await startTemporalDevServer({
-      cliPath: cli,
-      logFile: path.join(mkdtempSync(path.join(tmpdir(), 'countersign-notify-')), 'temporal.log'),
-      extraArgs: ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${SUGGEST_AFTER_EVENTS}`],
-    });
-    own = await Connection.connect({ address: server.address });
-    ownClient = new Client({ connection: own });
-    ownWorker = await startStubbedWorker(server.address);
+    ownGate = await startStubbedGate({ suggestContinueAsNewAfter: SUGGEST_AFTER_EVENTS });
+    ({ client: ownClient, worker: ownWorker } = ownGate);
   });
 
-  afterAll(async () => {
-    await ownWorker?.stop();
-    await own?.close();
-    await server?.stop();
-  });
+  afterAll(() => ownGate?.stop());
 
   it('carries what it sent to the next run: no message twice, reminders go on where they were', async () => {
     const req = notifying({ channels: ['mail'], remindEveryMs: 1_000, escalateAfterMs: 2_500, escalateTo: ['sre'] });

@@ -1,13 +1,16 @@
 // What the workflow tests share: people, a request, a worker with stubbed activities that
 // remembers what the workflow asked them to write, and the recording of histories for replay.
 
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { ApplicationFailure } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startTemporalDevServer } from '../../local/embedded-temporal';
+import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import type { AuditEventInput, NotifyInput, NotifyOutcome, RecordedChanges } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
@@ -57,7 +60,13 @@ export interface Recorded {
   supersede: Map<string, { cancelled: string[]; newer?: string }>;
 }
 
-export async function startStubbedWorker(address: string): Promise<{ taskQueue: string; recorded: Recorded; stop(): Promise<void> }> {
+export interface StubbedWorker {
+  taskQueue: string;
+  recorded: Recorded;
+  stop(): Promise<void>;
+}
+
+export async function startStubbedWorker(address: string): Promise<StubbedWorker> {
   const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
   const recorded: Recorded = {
     audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), notified: [], failingChannels: new Set(), freezes: new Map(), supersede: new Map(),
@@ -145,4 +154,43 @@ export async function saveHistory(client: Client, name: string, workflowId: stri
   if (!recordHistories || existsSync(file)) return;
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   writeFileSync(file, `${historyToJSON(history)}\n`);
+}
+
+/** A client and a worker with stubbed activities, on one Temporal server. */
+export interface StubbedGate {
+  client: Client;
+  worker: StubbedWorker;
+  stop(): Promise<void>;
+}
+
+/**
+ * A client and a stubbed worker on the suite's Temporal server; with `suggestContinueAsNewAfter`,
+ * on a dev server of the caller's own that suggests continue-as-new after that many events (the
+ * hint a production server gives at thousands), so the hand-over is exercised in seconds.
+ */
+export async function startStubbedGate(options: { suggestContinueAsNewAfter?: number } = {}): Promise<StubbedGate> {
+  let stopServer = async () => undefined as void;
+  let address = process.env.TEMPORAL_ADDRESS!;
+  if (options.suggestContinueAsNewAfter !== undefined) {
+    const cli = await findOrInstallTemporalCli({ log: () => undefined });
+    if (!cli) throw new Error('no temporal CLI for a hand-over server');
+    const server = await startTemporalDevServer({
+      cliPath: cli,
+      logFile: path.join(mkdtempSync(path.join(tmpdir(), 'countersign-hand-over-')), 'temporal.log'),
+      extraArgs: ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${options.suggestContinueAsNewAfter}`],
+    });
+    address = server.address;
+    stopServer = server.stop;
+  }
+  const connection = await Connection.connect({ address });
+  const worker = await startStubbedWorker(address);
+  return {
+    client: new Client({ connection }),
+    worker,
+    async stop() {
+      await worker.stop();
+      await connection.close();
+      await stopServer();
+    },
+  };
 }
