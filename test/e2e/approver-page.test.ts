@@ -80,7 +80,11 @@ describeBrowser('the approver page, in Chromium', () => {
       if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) browserErrors.push(message.text());
     });
     page.on('pageerror', (error) => browserErrors.push(error.message));
-    page.on('requestfailed', (request) => browserErrors.push(`${request.url()}: ${request.failure()?.errorText}`));
+    page.on('requestfailed', (request) => {
+      // A load the page's own navigation cut short (the icon, as a form is submitted) is not a failure.
+      if (request.failure()?.errorText === 'net::ERR_ABORTED') return;
+      browserErrors.push(`${request.url()}: ${request.failure()?.errorText}`);
+    });
     page.on('response', (response) => {
       if (response.status() >= 400 && response.request().resourceType() !== 'document') browserErrors.push(`${response.url()}: ${response.status()}`);
     });
