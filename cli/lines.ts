@@ -96,6 +96,10 @@ export function changeLines(before: DeploymentView | undefined, after: Deploymen
   if (after.override && !before?.override) lines.push(`OVERRIDDEN by ${after.override.by}: ${oneLine(after.override.reason)}`);
   lines.push(...freezeLines(before, after));
   if (before?.status !== after.status) {
+    // The gate writes an approval together with the deploy's start: the first view past PENDING
+    // may already be DEPLOYING, still carrying the approval's decision.
+    const approvedUnseen = after.status === 'DEPLOYING' && before?.status !== 'APPROVED' && after.decision?.status === 'APPROVED';
+    if (approvedUnseen) lines.push(`APPROVED${after.decision?.reason ? `: ${oneLine(after.decision.reason)}` : ''}`);
     if (after.status === 'DEPLOYING') lines.push(`DEPLOYING with ${after.deployer}`);
     else if (after.status === 'DEPLOYED') lines.push(`DEPLOYED ${after.deploy?.digest ?? after.artifact.digest} with ${after.deploy?.deployer ?? after.deployer}`);
     else if (after.status === 'APPROVED') lines.push(`APPROVED${after.decision?.reason ? `: ${oneLine(after.decision.reason)}` : ''}`);

@@ -2,11 +2,12 @@
 // trusted sender) and by the workflow itself.
 
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import { defineSearchAttributeKey } from '@temporalio/common';
+import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import type { AuditEventInput } from '../activities/types';
 import type {
   ApprovalInput,
   CancelInput,
+  DeploymentRequest,
   DeploymentView,
   GateAnswer,
   OverrideInput,
@@ -42,3 +43,19 @@ export const SearchKeys = {
   requester: defineSearchAttributeKey('DeployRequester', 'KEYWORD'),
   approvers: defineSearchAttributeKey('DeployApprovers', 'KEYWORD_LIST'),
 } as const;
+
+/**
+ * The search attributes a deployment's workflow starts with: the gate upserts status and
+ * approvers only when they change from these.
+ */
+export function startingSearchAttributes(request: DeploymentRequest): SearchAttributePair[] {
+  return [
+    { key: SearchKeys.service, value: request.service },
+    { key: SearchKeys.environment, value: request.environment },
+    { key: SearchKeys.digest, value: request.artifact.digest },
+    { key: SearchKeys.tier, value: request.rule.tier },
+    { key: SearchKeys.status, value: 'PENDING' },
+    { key: SearchKeys.requester, value: request.requester.id },
+    { key: SearchKeys.approvers, value: [] },
+  ];
+}

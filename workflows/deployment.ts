@@ -173,10 +173,14 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   let supersedeChecked = carried?.supersedeChecked ?? false;
   let version = carried?.version ?? 0;
   const run = carried?.run ?? 1;
+  // Every patch a run checks costs its history a marker: a run started since `fewer-history-events`
+  // checks that one alone, and has every change patched in before it. Older runs replay as they
+  // were recorded, each earlier patch checked where it always was.
+  const fewerEvents = patched('fewer-history-events');
   // Runs started before the hand-over existed replay without it (their histories have no marker).
-  const mayHandOver = carried !== undefined || patched('hand-over-before-history-limit');
+  const mayHandOver = carried !== undefined || fewerEvents || patched('hand-over-before-history-limit');
   // Runs started before one write per change replay with their two activities per change.
-  const oneWritePerChange = patched('one-write-per-change');
+  const oneWritePerChange = fewerEvents || patched('one-write-per-change');
 
   const now = () => new Date(Date.now()).toISOString();
   const view = (): DeploymentView =>
@@ -191,6 +195,14 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   let writing = false;
   const allWritten = () => unwritten.length === 0 && !indexStale && !writing;
   let handOverForced = false;
+  /**
+   * From the quorum to the deploy's start (or the freeze that holds it): the approval, the
+   * decision and `deploy.started` are written in one write, and the search attributes upserted
+   * once, instead of each on its own (runs since `fewer-history-events`).
+   */
+  let settling = false;
+  /** A quorum reached during the supersede step is written at once: the deploy waits for that step. */
+  let superseding = false;
 
   function audit(event: Omit<AuditEventInput, 'eventId' | 'deploymentId' | 'at'>): void {
     sequence += 1;
@@ -205,11 +217,28 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
 
   /** The search attributes and the UI's summary of the gate, for the Temporal UI's live view. */
   function publish(): void {
+    setCurrentDetails(describeGate());
+    if (settling) return;
+    const approvers = approvals.map((approval) => approval.approver);
+    // Each upsert is an event, and a write to Temporal's visibility store: none that changes nothing.
+    if (fewerEvents && searchAttributesSay(status, approvers)) return;
     upsertSearchAttributes([
       { key: SearchKeys.status, value: status },
-      { key: SearchKeys.approvers, value: approvals.map((approval) => approval.approver) },
+      { key: SearchKeys.approvers, value: approvers },
     ]);
-    setCurrentDetails(describeGate());
+  }
+
+  function searchAttributesSay(wantedStatus: string, approvers: string[]): boolean {
+    const attributes = workflowInfo().typedSearchAttributes;
+    const upserted = attributes.get(SearchKeys.approvers) ?? [];
+    return attributes.get(SearchKeys.status) === wantedStatus && upserted.length === approvers.length && upserted.every((id, i) => id === approvers[i]);
+  }
+
+  /** The quorum's consequences are settled (deploying, held by a freeze, or ended): write and publish them. */
+  function settled(): void {
+    if (!settling) return;
+    settling = false;
+    publish();
   }
 
   function describeGate(): string {
@@ -238,7 +267,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   async function writeBehind(): Promise<void> {
     for (;;) {
       // (No new write once a hand-over is forced: the next run takes what is unwritten.)
-      await condition(() => (unwritten.length > 0 || indexStale) && !handOverForced);
+      await condition(() => (unwritten.length > 0 || indexStale) && !handOverForced && !settling);
       writing = true;
       if (oneWritePerChange) {
         const batch = unwritten.slice(0, AUDIT_BATCH);
@@ -286,6 +315,8 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   }
 
   function decide(next: DeploymentStatus, reason: string, by?: string): void {
+    // An approval is written together with what it leads to: the deploy's start, or the freeze's hold.
+    if (next === 'APPROVED' && fewerEvents && !superseding) settling = true;
     status = next;
     decision = { status: next, at: now(), by, reason };
     audit({ type: 'deployment.decided', actor: by ?? 'countersign', outcome: next, reason, data: { decision } });
@@ -456,6 +487,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
         return;
       }
       holdForFreeze(check);
+      settled();
       if (isExpired(request.expiresAt, Date.now())) return expireWhileHeld();
       const wake = Math.min(Date.parse(check.until), Date.parse(request.expiresAt), Date.now() + FREEZE_RECHECK_MS);
       const woken = await condition(() => !heldByFreeze() || readyToHandOver(), Math.max(1, wake - Date.now()));
@@ -549,6 +581,11 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
    * and are written by the next run.
    */
   async function handOver(): Promise<never> {
+    // Readiness is judged as Temporal's jobs are applied, before the code they wake has run: a
+    // reminder whose timer just fired starts its send after it. Handing over then would carry
+    // the reminder as sent while its send is dropped with this run; wait until it has been.
+    // (Runs since `fewer-history-events`; older ones replay as they were recorded.)
+    while (fewerEvents && !(notifier.idle() && !writing)) await condition(() => notifier.idle() && !writing);
     // Countersign's search attributes as they stand (the API set some at the start, the gate
     // upserts others); Temporal's own (such as BuildIds) are the server's to set.
     const ours = new Set<string>(Object.values(SearchKeys).map((key) => key.name));
@@ -571,11 +608,15 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     publish();
   }
   // Approvers are told, reminded and escalated to on durable timers (workflows/notifications.ts).
-  const notifier = notifyApprovers({ request, carried: carried?.notify, continued: carried !== undefined, status: () => status, view, audit });
+  const notifier = notifyApprovers({ request, carried: carried?.notify, continued: carried !== undefined, patchedIn: fewerEvents, status: () => status, view, audit });
 
   // A newer request for the same service and environment cancels older PENDING ones, where the
   // rule says so: this request's first step, durable whatever becomes of the API that started it.
-  if (request.rule.supersede && !supersedeChecked && status === 'PENDING' && patched('supersede-older')) await supersedeOlder();
+  if (request.rule.supersede && !supersedeChecked && status === 'PENDING' && (fewerEvents || patched('supersede-older'))) {
+    superseding = true;
+    await supersedeOlder();
+    superseding = false;
+  }
 
   // (A continued run past the gate passes straight through: its status is no longer PENDING.)
   const untilExpiry = Math.max(1, Date.parse(request.expiresAt) - Date.now());
@@ -586,7 +627,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   }
 
   // The change calendar, read right before the deploy: a freeze holds an approved deploy.
-  if (status === 'APPROVED' && patched('deploy-freeze-check')) await waitOutFreezes();
+  if (status === 'APPROVED' && (fewerEvents || patched('deploy-freeze-check'))) await waitOutFreezes();
 
   if (status === 'APPROVED') {
     // An override lets the request through on fewer approvals, possibly none: then the digest
@@ -599,6 +640,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     status = 'DEPLOYING';
     audit({ type: 'deploy.started', actor: 'countersign', data: { deployer: request.rule.deployer, digest } });
     changed();
+    settled();
     try {
       deploy = await deployer.deploy.executeWithOptions(
         { ...DEPLOY_OPTIONS, summary: `deploy ${request.service} to ${request.environment}: ${request.artifact.name}@${digest} with ${request.rule.deployer}` },
@@ -613,6 +655,8 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
       decide('FAILED', `deploy failed: ${message}`);
     }
   }
+
+  settled(); // the gate ended without a deploy (cancelled or expired while it settled)
 
   if (status === 'DEPLOYED' && request.rule.git && !gitTag) {
     try {

@@ -45,6 +45,8 @@ export interface NotifierDependencies {
   carried?: NotifyCarried;
   /** Whether the run is continued from an earlier one (`carried` is then that run's state, if any). */
   continued: boolean;
+  /** The run started since a later patch that implies this one (workflows/deployment.ts: `fewer-history-events`). */
+  patchedIn: boolean;
   status(): DeploymentStatus;
   view(): DeploymentView;
   audit(event: Omit<AuditEventInput, 'eventId' | 'deploymentId' | 'at'>): void;
@@ -60,7 +62,7 @@ const QUIET: Notifier = { idle: () => true, carry: () => undefined };
 export function notifyApprovers(deps: NotifierDependencies): Notifier {
   const rule = deps.request.rule.notify;
   if (!rule || rule.channels.length === 0) return QUIET;
-  const on = deps.continued ? deps.carried !== undefined : patched('notify-approvers');
+  const on = deps.continued ? deps.carried !== undefined : deps.patchedIn || patched('notify-approvers');
   if (!on) return QUIET;
 
   const state: NotifyCarried = { requested: false, reminders: 0, escalated: false, closed: false, ...deps.carried };

@@ -22,7 +22,7 @@ import {
   overrideUpdate,
   rejectUpdate,
   reviewUpdate,
-  SearchKeys,
+  startingSearchAttributes,
 } from '../../workflows/definitions';
 // Type only: the API never loads workflow code, it names the workflow and checks its arguments.
 import type { deploymentWorkflow } from '../../workflows/deployment';
@@ -78,15 +78,7 @@ export class GateClient {
         args: [request],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: SearchKeys.service, value: request.service },
-          { key: SearchKeys.environment, value: request.environment },
-          { key: SearchKeys.digest, value: request.artifact.digest },
-          { key: SearchKeys.tier, value: request.rule.tier },
-          { key: SearchKeys.status, value: 'PENDING' },
-          { key: SearchKeys.requester, value: request.requester.id },
-          { key: SearchKeys.approvers, value: [] },
-        ],
+        typedSearchAttributes: startingSearchAttributes(request),
         staticSummary: `Deploy ${request.service} to ${request.environment}: ${request.artifact.name} (tier ${request.rule.tier}, ${request.rule.approvals} approval${request.rule.approvals === 1 ? '' : 's'})`,
         staticDetails: [
           `**${request.service}** → **${request.environment}**`,

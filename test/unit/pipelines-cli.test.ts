@@ -133,6 +133,8 @@ describe('the lines', () => {
     const approved = view({ status: 'APPROVED', decision: { status: 'APPROVED', at: 'x', reason: 'approved by bob, carol under tier critical' } });
     expect(changeLines(view(), approved)).toEqual(['APPROVED: approved by bob, carol under tier critical']);
     expect(changeLines(approved, { ...approved, status: 'DEPLOYING' })).toEqual(['DEPLOYING with log']);
+    // The approval written together with the deploy's start: both said.
+    expect(changeLines(view(), { ...approved, status: 'DEPLOYING' })).toEqual(['APPROVED: approved by bob, carol under tier critical', 'DEPLOYING with log']);
     const deployed = { ...approved, status: 'DEPLOYED' as const, deploy: { ok: true, deployer: 'log', digest: DIGEST, at: 'x' } };
     expect(changeLines({ ...approved, status: 'DEPLOYING' }, deployed)).toEqual([`DEPLOYED ${DIGEST} with log`]);
     const failed = { ...approved, status: 'FAILED' as const, deploy: { ok: false, deployer: 'script', digest: DIGEST, at: 'x', error: 'exit 3' }, decision: { status: 'FAILED' as const, at: 'x', reason: 'deploy failed: exit 3' } };

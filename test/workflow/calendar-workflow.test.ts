@@ -59,7 +59,7 @@ describe('a deploy held by a freeze', () => {
     expect(final.freeze).toMatchObject({ frozen: false, released: 'ended' });
     expect(trailOf(req.id)).toEqual(expect.arrayContaining(['deploy.held', 'deploy.released', 'deploy.started', 'deploy.succeeded']));
     expect(trailOf(req.id).indexOf('deploy.released')).toBeLessThan(trailOf(req.id).indexOf('deploy.started'));
-    await saveHistory(client, 'held-by-freeze', handle.workflowId, undefined, 'deploy-freeze-check');
+    await saveHistory(client, 'held-by-freeze', handle.workflowId);
   });
 
   it('follows a freeze lengthened while held, recording the change, and deploys when it finally ends', async () => {
@@ -87,7 +87,7 @@ describe('a deploy held by a freeze', () => {
     expect(final.decision?.reason).toMatch(/held by freeze held-expired-freeze \(quarter close\)/);
     expect(final.freeze).toMatchObject({ frozen: false, released: 'expired' });
     expect(worker.recorded.deploys.some((d) => d.id === req.id)).toBe(false);
-    await saveHistory(client, 'expired-while-held', handle.workflowId, undefined, 'deploy-freeze-check');
+    await saveHistory(client, 'expired-while-held', handle.workflowId);
   });
 
   it('is let through by an admin\'s override while held, on record as such; a non-admin is refused', async () => {
@@ -146,7 +146,7 @@ describe('a superseded request', () => {
     expect(metadata.currentDetails).toContain('**Superseded** by newer deployment newer-id');
     const superseded = worker.recorded.audit.find((event) => event.deploymentId === req.id && event.type === 'deployment.superseded');
     expect(superseded).toMatchObject({ actor: 'countersign', outcome: 'CANCELLED' });
-    await saveHistory(client, 'superseded', handle.workflowId, undefined, 'supersede-older');
+    await saveHistory(client, 'superseded', handle.workflowId);
   });
 
   it('cancels itself when its first step finds a newer request', async () => {
@@ -155,7 +155,7 @@ describe('a superseded request', () => {
     const handle = await startDeployment(client, worker.taskQueue, req);
     const final = await handle.result();
     expect(final).toMatchObject({ status: 'CANCELLED', supersededBy: 'the-newer-one' });
-    await saveHistory(client, 'superseded-by-newer', handle.workflowId, undefined, 'supersede-older');
+    await saveHistory(client, 'superseded-by-newer', handle.workflowId);
   });
 
   it('turns the supersede update away once the request is no longer PENDING, leaving no trace in history', async () => {
@@ -215,6 +215,6 @@ describe('a deploy held by a freeze for long', () => {
     expect(final.freeze).toMatchObject({ frozen: false, released: 'ended', heldSince: continued.freeze!.heldSince });
     expect(ownWorker.recorded.deploys.filter((d) => d.id === req.id)).toHaveLength(1);
     expect(ownWorker.recorded.audit.filter((event) => event.deploymentId === req.id && event.type === 'deploy.held')).toHaveLength(1);
-    await saveHistory(own, 'held-by-freeze-continued-as-new', handle.workflowId, firstRunId, 'deploy-freeze-check');
+    await saveHistory(own, 'held-by-freeze-continued-as-new', handle.workflowId, firstRunId);
   });
 });

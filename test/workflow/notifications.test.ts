@@ -2,7 +2,7 @@
 // real Temporal dev server with the activities stubbed: requested, reminders on durable timers,
 // one escalation, decided or expired, nothing after the gate decides, a failing channel that
 // costs the gate nothing, and the counters carried across continue-as-new. With
-// RECORD_HISTORIES=1 the histories are saved as `<ending>.notify-approvers.json` for the replay test.
+// RECORD_HISTORIES=1 the histories are saved as `notified-<ending>.<shape>.json` for the replay test.
 
 import type { Client } from '@temporalio/client';
 import type { DeploymentRequest, NotifyRule } from '../../policy/types';
@@ -28,7 +28,6 @@ beforeAll(async () => {
 
 afterAll(() => gate?.stop());
 
-const PATCH = 'notify-approvers';
 
 function notifying(notify: NotifyRule, expiresAfterMs = 120_000): DeploymentRequest {
   return request({}, { notify, expiresAfterMs });
@@ -72,7 +71,7 @@ describe('notification schedule', () => {
     const count = all.length;
     await sleep(4_500);
     expect(sent(worker.recorded, req.id)).toHaveLength(count);
-    await saveHistory(client, 'reminded', handle.workflowId, undefined, PATCH);
+    await saveHistory(client, 'notified-reminded', handle.workflowId);
   });
 
   it('stops reminding at expiry and says the request expired', async () => {
@@ -86,7 +85,7 @@ describe('notification schedule', () => {
     // Slots at 2 s and 4 s only: none at or past the 5 s expiry.
     expect(all.filter((m) => m.startsWith('reminder')).every((m) => ['reminder#1@mail', 'reminder#2@mail'].includes(m))).toBe(true);
     expect(all.filter((m) => m.startsWith('decided'))).toEqual([]);
-    await saveHistory(client, 'expired', handle.workflowId, undefined, PATCH);
+    await saveHistory(client, 'notified-expired', handle.workflowId);
   });
 
   it('a channel that fails every try never holds up the gate, and its failure is in the audit trail', async () => {
@@ -103,7 +102,7 @@ describe('notification schedule', () => {
     const decided = worker.recorded.notified.find((n) => n.id === req.id && n.event === 'decided')!;
     expect(decided.deployment.decision).toMatchObject({ status: 'REJECTED', by: 'bob' });
     expect(decided.deployment.decision!.reason).toContain('not today');
-    await saveHistory(client, 'rejected-channel-failing', handle.workflowId, undefined, PATCH);
+    await saveHistory(client, 'notified-rejected-channel-failing', handle.workflowId);
   });
 
   it('a request whose tier notifies nobody schedules nothing', async () => {
@@ -113,7 +112,7 @@ describe('notification schedule', () => {
     await handle.result();
     expect(sent(worker.recorded, req.id)).toEqual([]);
     const history = await handle.fetchHistory();
-    expect(JSON.stringify(history)).not.toContain(PATCH);
+    expect(history.events?.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'notify')).toEqual([]);
   });
 });
 
@@ -154,7 +153,7 @@ describe('notification schedule across continue-as-new', () => {
     const described = await handle.describe();
     const first = described.raw.workflowExecutionInfo?.firstRunId ?? undefined;
     expect(described.runId).not.toBe(first);
-    await saveHistory(ownClient, 'continued-as-new', handle.workflowId, first, PATCH);
-    await saveHistory(ownClient, 'continued-run-deployed', handle.workflowId, described.runId, PATCH);
+    await saveHistory(ownClient, 'notified-continued-as-new', handle.workflowId, first);
+    await saveHistory(ownClient, 'notified-continued-run-deployed', handle.workflowId, described.runId);
   });
 });

@@ -14,7 +14,7 @@ import { findOrInstallTemporalCli } from '../../local/temporal-cli';
 import type { AuditEventInput, NotifyInput, NotifyOutcome, RecordedChanges } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
-import { SearchKeys } from '../../workflows/definitions';
+import { startingSearchAttributes } from '../../workflows/definitions';
 import type { deploymentWorkflow } from '../../workflows/deployment';
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -130,27 +130,23 @@ export async function startDeployment(client: Client, taskQueue: string, req: De
     workflowId: workflowIdFor(req.id),
     args: [req],
     // As the API starts it: the UI's live audit view filters on these.
-    typedSearchAttributes: [
-      { key: SearchKeys.service, value: req.service },
-      { key: SearchKeys.environment, value: req.environment },
-      { key: SearchKeys.requester, value: req.requester.id },
-    ],
+    typedSearchAttributes: startingSearchAttributes(req),
   });
 }
 
 /**
  * The workflow's latest shape (its newest `patched()` name), which new recordings are named
- * after: `deployed.json` is the shape before it, `deployed.one-write-per-change.json` this one.
- * After a versioned change, name the new shape here and record again.
+ * after: `deployed.json` is the oldest shape, `deployed.one-write-per-change.json` the next, and so
+ * on. After a versioned change, name the new shape here and record again (RECORD_HISTORIES=1).
  */
-export const HISTORY_SHAPE = 'one-write-per-change';
+export const HISTORY_SHAPE = 'fewer-history-events';
 
 /**
  * Adds a recording of one run's history (the latest run without `runId`), named after the patch
  * whose shape it records; existing recordings stay, since they stand for workflows already running.
  */
-export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string, shape = HISTORY_SHAPE): Promise<void> {
-  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${shape}.json`);
+export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
+  const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${HISTORY_SHAPE}.json`);
   if (!recordHistories || existsSync(file)) return;
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   writeFileSync(file, `${historyToJSON(history)}\n`);
