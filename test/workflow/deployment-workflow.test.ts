@@ -84,6 +84,32 @@ describe('deployment workflow', () => {
     await saveHistory('deployed', handle.workflowId);
   });
 
+  it('writes the quorum with the deploy\'s start, checks one patch, and upserts only what changed', async () => {
+    const req = request();
+    const handle = await start(req);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST }] });
+    await handle.result();
+    // The approval that meets the quorum is written with the decision and the deploy's start: no
+    // write says APPROVED. (The request and the first approval may share a write, when the
+    // approval arrives in the workflow's first task.)
+    const writes = indexed.filter((v) => v.id === req.id);
+    expect(writes.map((v) => v.status)).not.toContain('APPROVED');
+    expect(writes.filter((v) => v.approvals.length === 2).map((v) => v.status)).toEqual(['DEPLOYING', 'DEPLOYED']);
+    const events = (await handle.fetchHistory()).events ?? [];
+    const json = (data: Uint8Array | null | undefined) => JSON.parse(Buffer.from(data ?? []).toString());
+    const patches = events
+      .filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .map((event) => json(event.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data).id);
+    expect(patches).toEqual(['fewer-history-events']);
+    // The workflow starts PENDING with no approvers (startingSearchAttributes): no upsert says so again.
+    const upserts = events
+      .map((event) => event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields)
+      .filter((fields) => fields?.DeployStatus)
+      .map((fields) => [json(fields!.DeployStatus!.data), json(fields!.DeployApprovers!.data)]);
+    expect(upserts).toEqual([['PENDING', ['bob']], ['DEPLOYING', ['bob', 'carol']], ['DEPLOYED', ['bob', 'carol']]]);
+  });
+
   it.each([
     ['the author', alice, DIGEST, 'AUTHOR'],
     ['the requester', person('ci', [], []), DIGEST, 'REQUESTER'],

@@ -28,7 +28,6 @@ beforeAll(async () => {
 
 afterAll(() => gate?.stop());
 
-
 function notifying(notify: NotifyRule, expiresAfterMs = 120_000): DeploymentRequest {
   return request({}, { notify, expiresAfterMs });
 }
