@@ -7,8 +7,7 @@
 import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { DeploymentView } from '../../policy/types';
 import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, supersedeUpdate } from '../../workflows/definitions';
-import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, request, saveHistory, startDeployment, startStubbedGate, type StubbedGate, type StubbedWorker } from './workflow-fixtures';
+import { DIGEST, person, request, saveHistory, startDeployment, useStubbedGate, type StubbedWorker } from './workflow-fixtures';
 
 jest.setTimeout(120_000);
 
@@ -16,17 +15,9 @@ const bob = person('bob');
 const carol = person('carol');
 const root = { ...person('root'), roles: ['admin'] };
 
-let gate: StubbedGate;
 let client: Client;
 let worker: StubbedWorker;
-
-beforeAll(async () => {
-  quietTemporalRuntime();
-  gate = await startStubbedGate();
-  ({ client, worker } = gate);
-});
-
-afterAll(() => gate?.stop());
+useStubbedGate((gate) => ({ client, worker } = gate));
 
 async function waitForQuery(on: Client, workflowId: string, check: (view: DeploymentView) => boolean, timeoutMs = 30_000): Promise<DeploymentView> {
   const deadline = Date.now() + timeoutMs;
@@ -176,17 +167,10 @@ describe('a superseded request', () => {
 });
 
 describe('a deploy held by a freeze for long', () => {
-  let ownGate: StubbedGate;
   let own: Client;
   let ownWorker: StubbedWorker;
-
   // A server that suggests continue-as-new after a few dozen events, as a production one does at thousands.
-  beforeAll(async () => {
-    ownGate = await startStubbedGate({ suggestContinueAsNewAfter: 40 });
-    ({ client: own, worker: ownWorker } = ownGate);
-  });
-
-  afterAll(() => ownGate?.stop());
+  useStubbedGate((gate) => ({ client: own, worker: ownWorker } = gate), { suggestContinueAsNewAfter: 40 });
 
   it('hands over to a fresh run, which carries the hold and deploys when the freeze ends', async () => {
     const req = request({ service: 'long-hold' }, { approvals: 1 });

@@ -4,7 +4,6 @@
 
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { quietTemporalRuntime } from '../support/temporal-runtime';
 import type { DeploymentRequest, DeploymentView } from '../../policy/types';
 import { RECENT_REFUSALS_KEPT, REFUSALS_PER_ACTOR, TOO_MANY_REFUSALS } from '../../policy/refusals';
 import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, rejectUpdate, reviewUpdate, SearchKeys } from '../../workflows/definitions';
@@ -16,8 +15,7 @@ import {
   request,
   saveHistory as saveRecording,
   startDeployment,
-  startStubbedGate,
-  type StubbedGate,
+  useStubbedGate,
   type StubbedWorker,
   WRONG_DIGEST,
 } from './workflow-fixtures';
@@ -27,7 +25,6 @@ const bob = person('bob');
 const carol = person('carol', ['security']);
 const dave = person('dave', ['sre']);
 
-let gate: StubbedGate;
 let client: Client;
 let worker: StubbedWorker;
 let audit: Recorded['audit'];
@@ -36,14 +33,10 @@ let deploys: Recorded['deploys'];
 let failingDeploys: Recorded['failingDeploys'];
 let failingWrites: Recorded['failingWrites'];
 
-beforeAll(async () => {
-  quietTemporalRuntime();
-  gate = await startStubbedGate();
+useStubbedGate((gate) => {
   ({ client, worker } = gate);
   ({ audit, indexed, deploys, failingDeploys, failingWrites } = worker.recorded);
 });
-
-afterAll(() => gate?.stop());
 
 async function start(req: DeploymentRequest) {
   return startDeployment(client, worker.taskQueue, req);

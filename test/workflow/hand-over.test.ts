@@ -10,24 +10,15 @@ import { writesInHistory } from '../../database/reconcile';
 import { REFUSALS_PER_ACTOR, TOO_MANY_REFUSALS } from '../../policy/refusals';
 import type { DeploymentView } from '../../policy/types';
 import { approveUpdate, deploymentQuery, overrideUpdate, reviewUpdate, SearchKeys } from '../../workflows/definitions';
-import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, request, saveHistory, startDeployment, startStubbedGate, type StubbedGate, type StubbedWorker, WRONG_DIGEST } from './workflow-fixtures';
+import { DIGEST, person, request, saveHistory, startDeployment, useStubbedGate, type StubbedWorker, WRONG_DIGEST } from './workflow-fixtures';
 
 jest.setTimeout(120_000);
 
 const SUGGEST_AFTER_EVENTS = 40;
 
-let gate: StubbedGate;
 let client: Client;
 let worker: StubbedWorker;
-
-beforeAll(async () => {
-  quietTemporalRuntime();
-  gate = await startStubbedGate({ suggestContinueAsNewAfter: SUGGEST_AFTER_EVENTS });
-  ({ client, worker } = gate);
-});
-
-afterAll(() => gate?.stop());
+useStubbedGate((gate) => ({ client, worker } = gate), { suggestContinueAsNewAfter: SUGGEST_AFTER_EVENTS });
 
 /**
  * The runs of one deployment, first to last: describe the workflow for the chain's first run

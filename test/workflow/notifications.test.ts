@@ -7,8 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { DeploymentRequest, NotifyRule } from '../../policy/types';
 import { approveUpdate, rejectUpdate } from '../../workflows/definitions';
-import { quietTemporalRuntime } from '../support/temporal-runtime';
-import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, startStubbedGate, type StubbedGate, type StubbedWorker } from './workflow-fixtures';
+import { DIGEST, person, type Recorded, request, saveHistory, startDeployment, useStubbedGate, type StubbedWorker } from './workflow-fixtures';
 
 jest.setTimeout(180_000);
 
@@ -16,17 +15,9 @@ const bob = person('bob');
 const carol = person('carol');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let gate: StubbedGate;
 let client: Client;
 let worker: StubbedWorker;
-
-beforeAll(async () => {
-  quietTemporalRuntime();
-  gate = await startStubbedGate();
-  ({ client, worker } = gate);
-});
-
-afterAll(() => gate?.stop());
+useStubbedGate((gate) => ({ client, worker } = gate));
 
 function notifying(notify: NotifyRule, expiresAfterMs = 120_000): DeploymentRequest {
   return request({}, { notify, expiresAfterMs });
@@ -117,16 +108,9 @@ describe('notification schedule', () => {
 
 describe('notification schedule across continue-as-new', () => {
   const SUGGEST_AFTER_EVENTS = 40;
-  let ownGate: StubbedGate;
   let ownClient: Client;
   let ownWorker: StubbedWorker;
-
-  beforeAll(async () => {
-    ownGate = await startStubbedGate({ suggestContinueAsNewAfter: SUGGEST_AFTER_EVENTS });
-    ({ client: ownClient, worker: ownWorker } = ownGate);
-  });
-
-  afterAll(() => ownGate?.stop());
+  useStubbedGate((gate) => ({ client: ownClient, worker: ownWorker } = gate), { suggestContinueAsNewAfter: SUGGEST_AFTER_EVENTS });
 
   it('carries what it sent to the next run: no message twice, reminders go on where they were', async () => {
     const req = notifying({ channels: ['mail'], remindEveryMs: 1_000, escalateAfterMs: 2_500, escalateTo: ['sre'] });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTemporalDevServer } from '../../local/embedded-temporal';
 import { findOrInstallTemporalCli } from '../../local/temporal-cli';
+import { quietTemporalRuntime } from '../support/temporal-runtime';
 import type { AuditEventInput, NotifyInput, NotifyOutcome, RecordedChanges } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
@@ -157,6 +158,20 @@ export interface StubbedGate {
   client: Client;
   worker: StubbedWorker;
   stop(): Promise<void>;
+}
+
+/**
+ * Starts a stubbed gate before the enclosing block's tests (quiet logs) and stops it after them;
+ * `started` receives it once it runs, to take its client and worker.
+ */
+export function useStubbedGate(started: (gate: StubbedGate) => void, options: { suggestContinueAsNewAfter?: number } = {}): void {
+  let gate: StubbedGate | undefined;
+  beforeAll(async () => {
+    quietTemporalRuntime();
+    gate = await startStubbedGate(options);
+    started(gate);
+  });
+  afterAll(() => gate?.stop());
 }
 
 /**
