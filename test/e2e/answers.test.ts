@@ -2,23 +2,15 @@
 // dead deployment, and answers (errors included) that never show a deployment to a caller who
 // may not read it.
 
-import { type Harness, startCountersign } from '../support/harness';
-import { createPrincipal, deploymentBody, digestOf, eventually, standardCast, waitForStatus } from '../support/fixtures';
+import type { Harness } from '../support/harness';
+import { type Cast, createPrincipal, deploymentBody, digestOf, eventually, useStandardCast, waitForStatus } from '../support/fixtures';
 import type { HttpResponse } from '../support/http';
 import { RECENT_REFUSALS_KEPT, REFUSALS_PER_ACTOR } from '../../policy/refusals';
 import { workflowIdFor } from '../../policy/types';
 
 let harness: Harness;
-let cast: Awaited<ReturnType<typeof standardCast>>;
-
-beforeAll(async () => {
-  harness = await startCountersign();
-  cast = await standardCast(harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+let cast: Cast;
+useStandardCast((started, people) => ((harness = started), (cast = people)));
 
 const bytes = (response: HttpResponse) => Buffer.byteLength(JSON.stringify(response.body), 'utf8');
 /** No answer carries more than this, however many attempts came before it. */

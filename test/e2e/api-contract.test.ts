@@ -2,20 +2,12 @@
 // trail's routes, the policy reload, health and docs.
 
 import { DEFAULT_POLICY, type Harness, startCountersign } from '../support/harness';
-import { deploymentBody, eventually, standardCast } from '../support/fixtures';
+import { type Cast, deploymentBody, eventually, useStandardCast } from '../support/fixtures';
 import { writeFileSync, readFileSync } from 'node:fs';
 
 let harness: Harness;
-let cast: Awaited<ReturnType<typeof standardCast>>;
-
-beforeAll(async () => {
-  harness = await startCountersign();
-  cast = await standardCast(harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+let cast: Cast;
+useStandardCast((started, people) => ((harness = started), (cast = people)));
 
 function expectProblem(response: { status: number; contentType: string; body: any }, status: number) {
   expect(response.status).toBe(status);

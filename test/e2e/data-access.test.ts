@@ -1,20 +1,12 @@
 // What the data layer (database/, through TypeORM's entities and query builder) answers over
 // HTTP: a token's last use, the listing's pages and visibility, the audit trail's time window.
 
-import { createPrincipal, deploymentBody, eventually, standardCast } from '../support/fixtures';
-import { type Harness, startCountersign } from '../support/harness';
+import { type Cast, createPrincipal, deploymentBody, eventually, useStandardCast } from '../support/fixtures';
+import type { Harness } from '../support/harness';
 
 let harness: Harness;
-let cast: Awaited<ReturnType<typeof standardCast>>;
-
-beforeAll(async () => {
-  harness = await startCountersign();
-  cast = await standardCast(harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+let cast: Cast;
+useStandardCast((started, people) => ((harness = started), (cast = people)));
 
 describe('tokens', () => {
   const lastUsed = async (principal: string, tokenId: string): Promise<string | null> => {

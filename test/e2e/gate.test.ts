@@ -1,19 +1,9 @@
 // The gate end to end: HTTP API, real Temporal, real PostgreSQL, real worker.
 
-import { type Harness, startCountersign } from '../support/harness';
-import { createPrincipal, deploymentBody, digestOf, eventually, standardCast, waitForStatus } from '../support/fixtures';
+import { type Cast, createPrincipal, deploymentBody, digestOf, eventually, useStandardCast, waitForStatus } from '../support/fixtures';
 
-let harness: Harness;
-let cast: Awaited<ReturnType<typeof standardCast>>;
-
-beforeAll(async () => {
-  harness = await startCountersign();
-  cast = await standardCast(harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+let cast: Cast;
+useStandardCast((_, people) => (cast = people));
 
 describe('a production deployment on the high tier', () => {
   let deployment: any;

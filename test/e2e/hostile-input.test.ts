@@ -9,21 +9,13 @@ import { appendAuditEvents, verifyAuditChain } from '../../database/audit-trail'
 import { writeDeploymentView } from '../../database/deployment-index';
 import { storableJson } from '../../database/storable';
 import type { DeploymentView } from '../../policy/types';
-import { deploymentBody, digestOf, eventually, standardCast, waitForStatus } from '../support/fixtures';
-import { type Harness, startCountersign } from '../support/harness';
+import { type Cast, deploymentBody, digestOf, eventually, useStandardCast, waitForStatus } from '../support/fixtures';
+import type { Harness } from '../support/harness';
 import type { HttpResponse } from '../support/http';
 
 let harness: Harness;
-let cast: Awaited<ReturnType<typeof standardCast>>;
-
-beforeAll(async () => {
-  harness = await startCountersign();
-  cast = await standardCast(harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+let cast: Cast;
+useStandardCast((started, people) => ((harness = started), (cast = people)));
 
 function expectAnswered(response: HttpResponse, what: string) {
   if (response.status >= 500) throw new Error(`${what}: ${response.status} ${JSON.stringify(response.body).slice(0, 500)}`);

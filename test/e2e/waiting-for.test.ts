@@ -1,20 +1,10 @@
 // GET /v1/deployments?waitingFor=me: what each approver may approve now. HTTP API, real
 // Temporal, real PostgreSQL, real worker.
 
-import { type Harness, startCountersign } from '../support/harness';
-import { createPrincipal, deploymentBody, eventually, standardCast } from '../support/fixtures';
+import { type Cast, createPrincipal, deploymentBody, eventually, useStandardCast } from '../support/fixtures';
 
-let harness: Harness;
-let cast: Awaited<ReturnType<typeof standardCast>>;
-
-beforeAll(async () => {
-  harness = await startCountersign();
-  cast = await standardCast(harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+let cast: Cast;
+useStandardCast((_, people) => (cast = people));
 
 const ids = (body: any) => (body.deployments as Array<{ id: string }>).map((d) => d.id);
 const waiting = async (token: string, query = '') => {

@@ -1,7 +1,7 @@
 // The people and requests the end-to-end tests use.
 
 import { createHash, randomBytes } from 'node:crypto';
-import type { Harness } from './harness';
+import { type Harness, startCountersign } from './harness';
 import { Http } from './http';
 
 export const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
@@ -20,6 +20,23 @@ export async function createPrincipal(
   const response = await http.post('/v1/principals', adminToken, { displayName: body.id, ...body });
   if (response.status !== 201) throw new Error(`creating ${body.id}: ${response.status} ${JSON.stringify(response.body)}`);
   return { id: body.id, token: response.body.token };
+}
+
+export type Cast = Awaited<ReturnType<typeof standardCast>>;
+
+/**
+ * Countersign on the default policy, with the standard cast, started before the file's tests and
+ * closed after them; `started` receives both once they run.
+ */
+export function useStandardCast(started: (harness: Harness, cast: Cast) => void): void {
+  let harness: Harness | undefined;
+  beforeAll(async () => {
+    harness = await startCountersign();
+    started(harness, await standardCast(harness));
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
 }
 
 /** A pipeline, an author who is also an approver, and approvers in the tiers' groups. */
