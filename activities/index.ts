@@ -4,9 +4,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { appendAuditEvents, appendAuditEventsIn } from '../database/audit-trail';
+import { appendAuditEvents } from '../database/audit-trail';
+import { ChangeRecorder } from '../database/change-recorder';
 import { DEPLOYER_FAILURES_ALLOWED, type DeployRunRow, deployRuns } from '../database/deploy-runs';
-import { DeploymentIndex, writeDeploymentView } from '../database/deployment-index';
+import { writeDeploymentView } from '../database/deployment-index';
 import { keepEvidence } from '../database/evidence-records';
 import type { Policy } from '../policy/config';
 import type { DeployResult } from '../policy/types';
@@ -79,6 +80,8 @@ async function untilDatabase<T>(context: Context, what: string, query: () => Pro
 export function createActivities(
   { dataSource, policy, calendarPolicy, dataDir, evidenceKey, temporalUiUrl, publicBaseUrl }: ActivityDependencies,
 ): GateActivities & DeployActivities & GitActivities & NotifyActivities & CalendarActivities {
+  // One per worker: the workflows' concurrent writes share its transactions.
+  const recorder = new ChangeRecorder(dataSource);
   return {
     ...createNotifyActivities({ dataSource, policy, publicBaseUrl: publicBaseUrl ?? 'http://127.0.0.1:3000' }),
     ...createCalendarActivities({ dataSource, policy: calendarPolicy ?? policy }),
@@ -89,11 +92,7 @@ export function createActivities(
       keepEvidence: (record) => keepEvidence(dataSource, record),
     }),
     async recordChanges(changes) {
-      // One transaction: the index row first, then the trail, whose lock is held to the commit.
-      await dataSource.transaction(async (manager) => {
-        if (changes.view) await new DeploymentIndex(manager).write(changes.view);
-        await appendAuditEventsIn(manager, changes.events);
-      });
+      await recorder.record(changes);
       return changes;
     },
 

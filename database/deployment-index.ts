@@ -44,13 +44,26 @@ export class DeploymentIndex {
 
   /** Inserts or advances the deployment's row from a workflow snapshot; true when the row changed. */
   async write(snapshot: DeploymentView): Promise<boolean> {
-    // As PostgreSQL can store it (database/storable.ts): never a write that can only fail.
-    const view = storableJson(snapshot).value;
-    const result = await this.db
-      .createQueryBuilder()
-      .insert()
-      .into(DeploymentEntity)
-      .values({
+    return (await this.writeAll([snapshot])) > 0;
+  }
+
+  /**
+   * `write` for many deployments in one statement (the worker's writes that share a
+   * transaction, database/change-recorder.ts); how many rows changed.
+   */
+  async writeAll(snapshots: readonly DeploymentView[]): Promise<number> {
+    // One row per deployment, its newest snapshot (one statement cannot touch a row twice), in
+    // id order so that writers of overlapping rows lock them in the same order.
+    const newest = new Map<string, DeploymentView>();
+    for (const snapshot of snapshots) {
+      const seen = newest.get(snapshot.id);
+      if (!seen || snapshot.version > seen.version) newest.set(snapshot.id, snapshot);
+    }
+    if (newest.size === 0) return 0;
+    const rows = [...newest.keys()].sort().map((id) => {
+      // As PostgreSQL can store it (database/storable.ts): never a write that can only fail.
+      const view = storableJson(newest.get(id)!).value;
+      return {
         id: view.id,
         workflowId: view.workflowId,
         service: view.service,
@@ -62,12 +75,18 @@ export class DeploymentIndex {
         requestedAt: new Date(view.requestedAt),
         version: view.version,
         view,
-      })
+      };
+    });
+    const result = await this.db
+      .createQueryBuilder()
+      .insert()
+      .into(DeploymentEntity)
+      .values(rows)
       // Newest version wins: an older snapshot (a retry, a reconcile) leaves the row as it is.
       .orUpdate(['status', 'version', 'view'], ['id'], { overwriteCondition: { where: '"deployments"."version" < EXCLUDED."version"' } })
       .returning(['id'])
       .execute();
-    return (result.raw as unknown[]).length > 0;
+    return (result.raw as unknown[]).length;
   }
 
   /** The row of a new request, before its workflow starts; false when the id is already there. */
