@@ -6,6 +6,8 @@
 import type { DataSource, EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import type { DeploymentRequest, DeploymentStatus, DeploymentView } from '../policy/types';
 import { DeploymentEntity } from './entities/deployment.entity';
+import { requestedEvent } from '../workflows/definitions';
+import { appendAuditEventsIn } from './audit-trail';
 import { storableJson } from './storable';
 
 /**
@@ -89,30 +91,39 @@ export class DeploymentIndex {
     return (result.raw as unknown[]).length;
   }
 
-  /** The row of a new request, before its workflow starts; false when the id is already there. */
-  async insertRequested(request: DeploymentRequest, view: DeploymentView, requestedBy: string): Promise<boolean> {
-    const result = await this.db
-      .createQueryBuilder()
-      .insert()
-      .into(DeploymentEntity)
-      .values({
-        id: request.id,
-        workflowId: view.workflowId,
-        service: request.service,
-        environment: request.environment,
-        status: 'PENDING',
-        tier: request.rule.tier,
-        requestedBy,
-        artifactDigest: request.artifact.digest,
-        requestedAt: new Date(request.requestedAt),
-        version: 0,
-        view,
-        request,
-      })
-      .orIgnore()
-      .returning(['id'])
-      .execute();
-    return (result.raw as unknown[]).length > 0;
+  /**
+   * A new request, before its workflow starts: its row, and the trail's first event of it
+   * (`requestedEvent`), in one transaction; false, and nothing written, when the id is already
+   * there (a concurrent request with the same requestId won).
+   */
+  async insertRequested(request: DeploymentRequest & { requestRecorded: true }, view: DeploymentView, requestedBy: string): Promise<boolean> {
+    return this.db.transaction(async (manager) => {
+      const result = await manager
+        .createQueryBuilder()
+        .insert()
+        .into(DeploymentEntity)
+        .values({
+          id: request.id,
+          workflowId: view.workflowId,
+          service: request.service,
+          environment: request.environment,
+          status: 'PENDING',
+          tier: request.rule.tier,
+          requestedBy,
+          artifactDigest: request.artifact.digest,
+          requestedAt: new Date(request.requestedAt),
+          version: 0,
+          view,
+          request,
+        })
+        .orIgnore()
+        .returning(['id'])
+        .execute();
+      if ((result.raw as unknown[]).length === 0) return false;
+      // The row first, then the trail, whose lock is held to the commit.
+      await appendAuditEventsIn(manager, [requestedEvent(request)]);
+      return true;
+    });
   }
 
   async find(id: string): Promise<DeploymentEntity | null> {

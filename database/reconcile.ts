@@ -7,9 +7,9 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/common';
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, RecordedChanges } from '../activities/types';
-import type { DeploymentView } from '../policy/types';
+import type { DeploymentRequest, DeploymentView } from '../policy/types';
 import { workflowIdFor } from '../policy/types';
-import { type PendingWrites, pendingWritesQuery } from '../workflows/definitions';
+import { type PendingWrites, pendingWritesQuery, requestedEvent } from '../workflows/definitions';
 import { appendAuditEvents } from './audit-trail';
 import { DeploymentIndex, writeDeploymentView } from './deployment-index';
 
@@ -93,6 +93,11 @@ export async function writesInHistory(temporal: Client, deploymentId: string): P
     for (const audit of changes.events) events.set(audit.eventId, audit);
     indexed(changes.view);
   };
+  // The request's own event, where the API wrote it (the workflow then does not): from the input
+  // the first run started with.
+  const started = histories[0]?.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const [request] = (started?.input?.payloads ?? []).map((payload) => defaultPayloadConverter.fromPayload<DeploymentRequest>(payload));
+  if (request?.requestRecorded) events.set(`${request.id}:1`, requestedEvent(request));
   for (const event of histories.flatMap((history) => history.events ?? [])) {
     const written = localActivityResult(event, 'recordChanges');
     if (written) recorded(written as RecordedChanges);

@@ -114,6 +114,12 @@ export interface DeploymentRequest {
   rule: AppliedRule;
   requestedAt: string;
   expiresAt: string;
+  /**
+   * The API wrote the request's first audit event (`deployment.requested`, event 1) with its
+   * index row, in one transaction, as it accepted the request: the workflow does not write them
+   * again. Absent for requests accepted before the API did (their workflows write both).
+   */
+  requestRecorded?: true;
 }
 
 export interface Approval {

@@ -59,3 +59,19 @@ export function startingSearchAttributes(request: DeploymentRequest): SearchAttr
     { key: SearchKeys.approvers, value: [] },
   ];
 }
+
+/**
+ * A deployment's first audit event, `<id>:1`: the request as accepted. The API writes it with
+ * the index row (`requestRecorded`); reconcile rebuilds it from the workflow's input.
+ */
+export function requestedEvent(request: DeploymentRequest): AuditEventInput {
+  return {
+    eventId: `${request.id}:1`,
+    deploymentId: request.id,
+    type: 'deployment.requested',
+    actor: request.requester.id,
+    at: request.requestedAt,
+    outcome: 'PENDING',
+    data: { request },
+  };
+}

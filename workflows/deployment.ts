@@ -190,8 +190,10 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
 
   // --- the audit trail and the listing index, written behind the gate ---
   const unwritten: AuditEventInput[] = [...(carried?.unwritten ?? [])];
-  let sequence = carried?.auditSequence ?? 0;
-  let indexStale = carried === undefined || carried.indexStale === true;
+  // A request the API recorded (its event 1 and its index row) starts with nothing to write.
+  const recordedByApi = carried === undefined && request.requestRecorded === true && oneWritePerChange;
+  let sequence = carried?.auditSequence ?? (recordedByApi ? 1 : 0);
+  let indexStale = carried === undefined ? !recordedByApi : carried.indexStale === true;
   let writing = false;
   const allWritten = () => unwritten.length === 0 && !indexStale && !writing;
   let handOverForced = false;
@@ -352,10 +354,11 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   }
 
   // The request is the trail's first event of a deployment, before any answer: an answer sent
-  // as the workflow starts is handled as its handler is set, just below. (Runs started before
-  // one write per change record it after them.)
+  // as the workflow starts is handled as its handler is set, just below. The API has written it
+  // already, where it says so; runs started before one write per change record it after them.
   const requestRecordedFirst = carried === undefined && oneWritePerChange;
-  if (requestRecordedFirst) requested();
+  if (requestRecordedFirst && !recordedByApi) requested();
+  else if (recordedByApi) publish();
 
   // --- the approvers' answers ---
   setHandler(deploymentQuery, view);

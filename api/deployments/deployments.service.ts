@@ -120,7 +120,7 @@ export class DeploymentsService {
     if (refusal || !rule) throw refusal;
 
     const requestedAt = new Date();
-    const request: DeploymentRequest = {
+    const request: DeploymentRequest & { requestRecorded: true } = {
       id,
       service: body.service,
       environment: body.environment,
@@ -132,6 +132,7 @@ export class DeploymentsService {
       rule,
       requestedAt: requestedAt.toISOString(),
       expiresAt: new Date(requestedAt.getTime() + rule.expiresAfterMs).toISOString(),
+      requestRecorded: true,
     };
     const view = pendingView(request, workflowIdFor(id));
 

@@ -237,8 +237,9 @@ describe('stale requests (supersede)', () => {
     // (An API that crashed right after starting the workflow never answered; the workflow does the rest.)
     const [row] = await harness.dataSource.query('SELECT request FROM deployments WHERE id = $1', [older.id]);
     const requestedAt = Date.now();
-    const newer: DeploymentRequest = {
+    const newer: DeploymentRequest & { requestRecorded: true } = {
       ...(row.request as DeploymentRequest),
+      requestRecorded: true,
       id: randomUUID(),
       artifact: { name: 'registry.example.com/web:direct', digest: `sha256:${'d'.repeat(64)}` },
       requestedAt: new Date(requestedAt).toISOString(),

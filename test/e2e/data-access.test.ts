@@ -64,6 +64,27 @@ describe('the deployments listing', () => {
 });
 
 describe('the audit trail listing', () => {
+  it('holds a request\'s event as the API answers 201, written with its index row, the workflow writing none again', async () => {
+    const created = await cast.http.post('/v1/deployments', cast.ci.token, deploymentBody({ environment: 'staging' }));
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    // No wait: the API wrote it before answering.
+    const trail = await cast.http.get(`/v1/audit?deployment=${id}`, cast.admin);
+    expect(trail.body.events.map((event: any) => [event.id, event.type, event.actor, event.outcome])).toEqual([[`${id}:1`, 'deployment.requested', 'ci', 'PENDING']]);
+    expect(trail.body.events[0].at).toBe(created.body.requestedAt);
+    expect(trail.body.events[0].data.request).toMatchObject({ id, requestRecorded: true, artifact: created.body.artifact });
+
+    // The workflow counts it as its first: the next change is event 2, and no event is written twice.
+    await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest: created.body.artifact.digest });
+    const after = await eventually(
+      async () => (await cast.http.get(`/v1/audit?deployment=${id}`, cast.admin)).body.events as any[],
+      (events) => events.some((event) => event.type === 'approval.accepted'),
+    );
+    expect(after.slice(0, 2).map((event) => [event.id, event.type])).toEqual([[`${id}:1`, 'deployment.requested'], [`${id}:2`, 'approval.accepted']]);
+    expect(after.map((event) => event.id)).toEqual(after.map((_, i) => `${id}:${i + 1}`));
+  });
+
+
   it('answers the events of a time window, since inclusive and until exclusive', async () => {
     const created = await cast.http.post('/v1/deployments', cast.ci.token, deploymentBody({ environment: 'staging' }));
     const id = created.body.id;

@@ -34,7 +34,7 @@ it('re-derives every event of a deployment from its history into a database that
   await cast.http.post(`/v1/deployments/${created.id}/approvals`, cast.bob.token, { digest: body.artifact.digest });
   await waitForStatus(cast.http, cast.ci.token, created.id, ['DEPLOYED']);
   const original = await eventually(
-    () => harness.dataSource.query(`SELECT event_id, type, actor, outcome, reason FROM audit_events WHERE deployment_id = $1 ORDER BY seq`, [created.id]),
+    () => harness.dataSource.query(`SELECT event_id, type, actor, at, outcome, reason, data FROM audit_events WHERE deployment_id = $1 ORDER BY seq`, [created.id]),
     (rows: Array<{ type: string; outcome: string }>) => rows.some((r) => r.type === 'deployment.decided' && r.outcome === 'DEPLOYED'),
   );
 
@@ -50,7 +50,7 @@ it('re-derives every event of a deployment from its history into a database that
   const second = await reconcileDeployment(restored, harness.temporal, created.id);
   expect(second).toMatchObject({ eventsAdded: 0, indexUpdated: false });
 
-  const rebuilt = await restored.query(`SELECT event_id, type, actor, outcome, reason FROM audit_events WHERE deployment_id = $1 ORDER BY seq`, [created.id]);
+  const rebuilt = await restored.query(`SELECT event_id, type, actor, at, outcome, reason, data FROM audit_events WHERE deployment_id = $1 ORDER BY seq`, [created.id]);
   expect(rebuilt).toEqual(original);
   const [row] = await restored.query('SELECT status FROM deployments WHERE id = $1', [created.id]);
   expect(row.status).toBe('DEPLOYED');

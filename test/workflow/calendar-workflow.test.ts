@@ -35,7 +35,7 @@ describe('a deploy held by a freeze', () => {
   it('is approved, held while the freeze lasts, and deployed when it ends', async () => {
     const req = request({ service: 'held' }, { approvals: 1 });
     worker.recorded.freezes.set('held', { until: Date.now() + 4_000, reason: 'release freeze' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     const approved = await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     expect(approved.deployment.status).toBe('APPROVED');
     const held = await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true);
@@ -56,7 +56,7 @@ describe('a deploy held by a freeze', () => {
   it('follows a freeze lengthened while held, recording the change, and deploys when it finally ends', async () => {
     const req = request({ service: 'lengthened' }, { approvals: 1 });
     worker.recorded.freezes.set('lengthened', { until: Date.now() + 3_000, reason: 'first' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true);
     const longer = Date.now() + 6_000;
@@ -71,7 +71,7 @@ describe('a deploy held by a freeze', () => {
   it('ends EXPIRED, naming the freeze, when the request expires while held; nothing is deployed', async () => {
     const req = request({ service: 'held-expired' }, { approvals: 1, expiresAfterMs: 3_000 });
     worker.recorded.freezes.set('held-expired', { until: Date.now() + 600_000, reason: 'quarter close' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     const final = await handle.result();
     expect(final.status).toBe('EXPIRED');
@@ -84,7 +84,7 @@ describe('a deploy held by a freeze', () => {
   it('is let through by an admin\'s override while held, on record as such; a non-admin is refused', async () => {
     const req = request({ service: 'held-overridden' }, { approvals: 1 });
     worker.recorded.freezes.set('held-overridden', { until: Date.now() + 600_000, reason: 'incident freeze' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true);
     const refused = await handle.executeUpdate(overrideUpdate, { args: [{ actor: { ...carol, roles: ['approver'] }, reason: 'please' }] });
@@ -101,7 +101,7 @@ describe('a deploy held by a freeze', () => {
   it('passes a freeze when the override that approved it said passFreeze', async () => {
     const req = request({ service: 'pass-freeze' });
     worker.recorded.freezes.set('pass-freeze', { until: Date.now() + 600_000, reason: 'freeze' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(overrideUpdate, { args: [{ actor: root, reason: 'outage', passFreeze: true }] });
     const deployed = await waitForQuery(client, handle.workflowId, (view) => view.status === 'DEPLOYED');
     expect(deployed.freeze).toMatchObject({ frozen: false, released: 'overridden', passedBy: { by: 'root', reason: 'outage' } });
@@ -112,7 +112,7 @@ describe('a deploy held by a freeze', () => {
   it('may be cancelled by its pipeline while held', async () => {
     const req = request({ service: 'held-cancelled' }, { approvals: 1 });
     worker.recorded.freezes.set('held-cancelled', { until: Date.now() + 600_000, reason: 'freeze' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true);
     const cancelled = await handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: 'ci', roles: ['pipeline'] }, reason: 'not needed' }] });
@@ -125,7 +125,7 @@ describe('a deploy held by a freeze', () => {
 describe('a superseded request', () => {
   it('is cancelled by the supersede update, naming the newer request; nothing after it is heard', async () => {
     const req = request({ service: 'superseded' }, { supersede: true });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await waitForQuery(client, handle.workflowId, () => true);
     const answer = await handle.executeUpdate(supersedeUpdate, { args: [{ by: 'newer-id' }] });
     expect(answer.deployment).toMatchObject({ status: 'CANCELLED', supersededBy: 'newer-id' });
@@ -143,7 +143,7 @@ describe('a superseded request', () => {
   it('cancels itself when its first step finds a newer request', async () => {
     const req = request({ service: 'stale' }, { supersede: true });
     worker.recorded.supersede.set(req.id, { cancelled: [], newer: 'the-newer-one' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     const final = await handle.result();
     expect(final).toMatchObject({ status: 'CANCELLED', supersededBy: 'the-newer-one' });
     await saveHistory(client, 'superseded-by-newer', handle.workflowId);
@@ -152,7 +152,7 @@ describe('a superseded request', () => {
   it('turns the supersede update away once the request is no longer PENDING, leaving no trace in history', async () => {
     const req = request({ service: 'approved-first' }, { approvals: 1, supersede: true });
     worker.recorded.freezes.set('approved-first', { until: Date.now() + 600_000, reason: 'freeze' });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     const before = (await handle.fetchHistory()).events!.length;
     const turned = await handle.executeUpdate(supersedeUpdate, { args: [{ by: 'newer' }] }).catch((err: unknown) => err);
@@ -175,7 +175,7 @@ describe('a deploy held by a freeze for long', () => {
   it('hands over to a fresh run, which carries the hold and deploys when the freeze ends', async () => {
     const req = request({ service: 'long-hold' }, { approvals: 1 });
     ownWorker.recorded.freezes.set('long-hold', { until: Date.now() + 20_000, reason: 'long freeze' });
-    const handle = await startDeployment(own, ownWorker.taskQueue, req);
+    const handle = await startDeployment(own, ownWorker, req);
     const firstRunId = (await handle.describe()).runId;
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     await waitForQuery(own, handle.workflowId, (view) => view.freeze?.frozen === true);

@@ -39,7 +39,7 @@ useStubbedGate((gate) => {
 });
 
 async function start(req: DeploymentRequest) {
-  return startDeployment(client, worker.taskQueue, req);
+  return startDeployment(client, worker, req);
 }
 
 /** Adds a recording; existing ones stay, since they stand for workflows already running. */
@@ -335,8 +335,28 @@ describe('the writes behind the gate', () => {
     expect(indexed.filter((v) => v.id === req.id).at(-1)?.status).toBe('DEPLOYED');
   });
 
-  it('records the request as the first event even when an approval arrives with the start', async () => {
+  it('starts a request the API recorded with nothing to write: no local activity before an answer, and the next event is number 2', async () => {
     const req = request();
+    const handle = await start(req);
+    expect((await handle.query(deploymentQuery)).status).toBe('PENDING');
+    const markers = async () => ((await handle.fetchHistory()).events ?? []).filter((event) => event.markerRecordedEventAttributes).length;
+    // The one marker is the patch's; no write of the request (the API's is in the trail already).
+    expect(await markers()).toBe(1);
+    expect(audit.filter((e) => e.deploymentId === req.id).map((e) => e.eventId)).toEqual([`${req.id}:1`]);
+
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
+    expect(audit.filter((e) => e.deploymentId === req.id).map((e) => [e.eventId, e.type])).toEqual([
+      [`${req.id}:1`, 'deployment.requested'],
+      [`${req.id}:2`, 'approval.accepted'],
+    ]);
+    expect(indexed.filter((v) => v.id === req.id).map((v) => v.version)).toEqual([0, 1]);
+    await handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: 'ci', roles: ['pipeline'] } }] });
+    await handle.result();
+  });
+
+  it('records the request as the first event even when an approval arrives with the start, where the API did not', async () => {
+    // As an API from before `requestRecorded` started it: the workflow writes the request itself.
+    const req = request({ requestRecorded: undefined });
     const startOperation = new WithStartWorkflowOperation('deploymentWorkflow', {
       taskQueue: worker.taskQueue,
       workflowId: workflowIdFor(req.id),
@@ -363,8 +383,9 @@ describe('the writes behind the gate', () => {
     const handle = await start(req);
     expect((await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] })).outcome).toBe('accepted');
     expect((await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST }] })).deployment.status).toBe('APPROVED');
-    // Answered while nothing could be written: the writes wait, in an activity Temporal retries.
-    expect(audit.filter((e) => e.deploymentId === req.id)).toEqual([]);
+    // Answered while the worker could write nothing (the request's event is the API's, from
+    // before): the writes wait, in an activity Temporal retries.
+    expect(audit.filter((e) => e.deploymentId === req.id).map((e) => e.type)).toEqual(['deployment.requested']);
     expect(await activitiesScheduled(handle.workflowId)).toContain('recordChanges');
     failingWrites.delete(req.id);
     expect((await handle.result()).status).toBe('DEPLOYED');

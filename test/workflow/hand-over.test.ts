@@ -64,7 +64,7 @@ async function waitFor<T>(read: () => Promise<T>, check: (value: T) => boolean, 
 describe('the hand-over to a fresh run', () => {
   it('continues as new before the history limit, keeping approvals, refusals, counts and expiry, and later approvals still count', async () => {
     const req = request({}, { approvals: 3 });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     const bob = person('bob');
     expect((await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] })).outcome).toBe('accepted');
     const before = await handle.query(deploymentQuery);
@@ -130,7 +130,7 @@ describe('the hand-over to a fresh run', () => {
 
   it('still expires at the request\'s own expiry after a hand-over', async () => {
     const req = request({}, { approvals: 2, expiresAfterMs: 8_000 });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await refuseMany(['m-1', 'm-2', 'm-3', 'm-4'], 4, (approver) =>
       handle.executeUpdate(approveUpdate, { args: [{ approver, digest: WRONG_DIGEST }] }));
     await waitFor(() => runsOf(handle.workflowId), (found) => found.length >= 2, 'no hand-over');
@@ -142,7 +142,7 @@ describe('the hand-over to a fresh run', () => {
 
   it('hands over while an override waits for its review, and the review in the new run closes it', async () => {
     const req = request();
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     const admin = { ...person('root'), roles: ['admin'] };
     expect((await handle.executeUpdate(overrideUpdate, { args: [{ actor: admin, reason: 'outage' }] })).deployment.status).toBe('APPROVED');
     await waitFor(() => handle.query(deploymentQuery), (view) => view.status === 'DEPLOYED', 'never deployed');

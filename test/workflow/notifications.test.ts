@@ -37,7 +37,7 @@ async function until(check: () => boolean, timeoutMs = 60_000): Promise<void> {
 describe('notification schedule', () => {
   it('tells approvers, reminds them every remindEvery, escalates once, and says who decided; nothing after', async () => {
     const req = notifying({ channels: ['mail', 'hook'], remindEveryMs: 2_000, escalateAfterMs: 3_000, escalateTo: ['sre'] });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await until(() => events(worker.recorded, req.id).filter((e) => e === 'reminder').length >= 4 && events(worker.recorded, req.id).includes('escalated'));
     await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST }] });
     await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST }] });
@@ -66,7 +66,7 @@ describe('notification schedule', () => {
 
   it('stops reminding at expiry and says the request expired', async () => {
     const req = notifying({ channels: ['mail'], remindEveryMs: 2_000, escalateTo: [] }, 5_000);
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     expect((await handle.result()).status).toBe('EXPIRED');
     await until(() => events(worker.recorded, req.id).includes('expired'));
     const all = sent(worker.recorded, req.id);
@@ -81,7 +81,7 @@ describe('notification schedule', () => {
   it('a channel that fails every try never holds up the gate, and its failure is in the audit trail', async () => {
     worker.recorded.failingChannels.add('broken');
     const req = notifying({ channels: ['broken', 'hook'], escalateTo: [] });
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(rejectUpdate, { args: [{ approver: bob, comment: 'not today' }] });
     const final = await handle.result();
     expect(final.status).toBe('REJECTED');
@@ -97,7 +97,7 @@ describe('notification schedule', () => {
 
   it('a request whose tier notifies nobody schedules nothing', async () => {
     const req = request();
-    const handle = await startDeployment(client, worker.taskQueue, req);
+    const handle = await startDeployment(client, worker, req);
     await handle.executeUpdate(rejectUpdate, { args: [{ approver: bob }] });
     await handle.result();
     expect(sent(worker.recorded, req.id)).toEqual([]);
@@ -114,7 +114,7 @@ describe('notification schedule across continue-as-new', () => {
 
   it('carries what it sent to the next run: no message twice, reminders go on where they were', async () => {
     const req = notifying({ channels: ['mail'], remindEveryMs: 1_000, escalateAfterMs: 2_500, escalateTo: ['sre'] });
-    const handle = await startDeployment(ownClient, ownWorker.taskQueue, req);
+    const handle = await startDeployment(ownClient, ownWorker, req);
     const runs = async () => {
       const description = await handle.describe();
       return description.runId !== description.raw.workflowExecutionInfo?.firstRunId;

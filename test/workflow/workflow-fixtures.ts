@@ -15,7 +15,8 @@ import { quietTemporalRuntime } from '../support/temporal-runtime';
 import type { AuditEventInput, NotifyInput, NotifyOutcome, RecordedChanges } from '../../activities/types';
 import type { DeploymentRequest, DeploymentView, Person } from '../../policy/types';
 import { workflowIdFor } from '../../policy/types';
-import { startingSearchAttributes } from '../../workflows/definitions';
+import { pendingView } from '../../policy/view';
+import { requestedEvent, startingSearchAttributes } from '../../workflows/definitions';
 import type { deploymentWorkflow } from '../../workflows/deployment';
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -39,6 +40,8 @@ export function request(overrides: Partial<DeploymentRequest> = {}, rule: Partia
     rule: { tier: 'high', approvals: 2, requiredGroups: [], eligibleGroups: [], expiresAfterMs, deployer: 'log', policyHash: 'sha256:test', ruleIndex: 0, ...rule },
     requestedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + expiresAfterMs).toISOString(),
+    // As the API sends it: it has written the request's event and index row already.
+    requestRecorded: true,
     ...overrides,
   };
 }
@@ -125,9 +128,17 @@ export async function startStubbedWorker(address: string): Promise<StubbedWorker
   };
 }
 
-export async function startDeployment(client: Client, taskQueue: string, req: DeploymentRequest) {
+/**
+ * Starts a deployment's workflow as the API does: the request's event and index row first, where
+ * the request says the API wrote them (`requestRecorded`), then the workflow, with its search attributes.
+ */
+export async function startDeployment(client: Client, worker: StubbedWorker, req: DeploymentRequest) {
+  if (req.requestRecorded) {
+    worker.recorded.audit.push(requestedEvent(req));
+    worker.recorded.indexed.push(pendingView(req, workflowIdFor(req.id)));
+  }
   return client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
-    taskQueue,
+    taskQueue: worker.taskQueue,
     workflowId: workflowIdFor(req.id),
     args: [req],
     // As the API starts it: the UI's live audit view filters on these.
@@ -136,15 +147,17 @@ export async function startDeployment(client: Client, taskQueue: string, req: De
 }
 
 /**
- * The workflow's latest shape (its newest `patched()` name), which new recordings are named
- * after: `deployed.json` is the oldest shape, `deployed.one-write-per-change.json` the next, and so
- * on. After a versioned change, name the new shape here and record again (RECORD_HISTORIES=1).
+ * The workflow's latest shape, which new recordings are named after: its newest `patched()`
+ * name, or the newest input that changes its path (`request-recorded`: the API wrote the
+ * request's event, `DeploymentRequest.requestRecorded`). `deployed.json` is the oldest shape,
+ * `deployed.one-write-per-change.json` the next, and so on. After a versioned change, name the
+ * new shape here and record again (RECORD_HISTORIES=1).
  */
-export const HISTORY_SHAPE = 'fewer-history-events';
+export const HISTORY_SHAPE = 'request-recorded';
 
 /**
- * Adds a recording of one run's history (the latest run without `runId`), named after the patch
- * whose shape it records; existing recordings stay, since they stand for workflows already running.
+ * Adds a recording of one run's history (the latest run without `runId`), named after the
+ * shape it records; existing recordings stay, since they stand for workflows already running.
  */
 export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
   const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${HISTORY_SHAPE}.json`);
