@@ -1,7 +1,7 @@
 // What the API asks PostgreSQL for on its hot paths, counted statement by statement (never
-// timed: speed claims come from `npm run bench`): authentication is one query, the visibility
-// check before an answer one primary-key read, a request without a requestId reads nothing it
-// does not need. The API reaches PostgreSQL through its own data source here, so the worker's
+// timed: speed claims come from `npm run bench`): authentication is one query, an approver's
+// answer needs nothing more, a pipeline's one primary-key read, a request without a requestId
+// reads nothing it does not need. The API reaches PostgreSQL through its own data source here, so the worker's
 // statements are not counted.
 
 import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
@@ -52,11 +52,25 @@ describe('the API\'s statements to PostgreSQL', () => {
     expect(sent[1]).toMatch(/FROM "deployments" "d"/);
   });
 
-  it('checks that the approver may see the deployment with one primary-key read of one column before the answer', async () => {
+  it('answers an approver after authentication alone: whether the deployment exists is the gate\'s to say', async () => {
     const created = (await cast.http.post('/v1/deployments', cast.ci.token, deploymentBody())).body;
     const sent = await statementsOf(async () => {
       const answered = await cast.http.post(`/v1/deployments/${created.id}/approvals`, cast.carol.token, { digest: created.artifact.digest });
       expect(answered.status).toBe(200);
+    });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/FROM "tokens" "token"/);
+    // A deployment that does not exist has no workflow: the index says 404.
+    const missing = await cast.http.post('/v1/deployments/00000000-0000-4000-8000-000000000000/approvals', cast.carol.token, { digest: created.artifact.digest });
+    expect(missing.status).toBe(404);
+    expect(missing.contentType).toContain('application/problem+json');
+  });
+
+  it('checks that a pipeline may see the deployment with one primary-key read of one column before its answer', async () => {
+    const created = (await cast.http.post('/v1/deployments', cast.ci.token, deploymentBody())).body;
+    const sent = await statementsOf(async () => {
+      const cancelled = await cast.http.post(`/v1/deployments/${created.id}/cancel`, cast.ci.token, {});
+      expect(cancelled.status).toBe(200);
     });
     expect(sent).toHaveLength(2);
     expect(sent[1]).toBe(`SELECT "d"."id" AS "d_id", "d"."requested_by" AS "d_requested_by" FROM "deployments" "d" WHERE "d"."id" = $1`);
