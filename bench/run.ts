@@ -40,7 +40,7 @@ import { judgeGoals, markdown, ratio, rewriteReadme, round, summarize } from './
 const SIZES = {
   tiny: { inFlight: 2, throughputDeployments: 4, rate: 5, latencySeconds: 2, lagEvery: 2, pending: [2, 4], sweepRate: 5, sweepSeconds: 1, listQueries: 5, listRows: 50, warmup: 1 },
   quick: { inFlight: 16, throughputDeployments: 32, rate: 20, latencySeconds: 4, lagEvery: 5, pending: [50, 100], sweepRate: 5, sweepSeconds: 3, listQueries: 40, listRows: 10_000, warmup: 3 },
-  full: { inFlight: 16, throughputDeployments: 480, rate: 20, latencySeconds: 30, lagEvery: 10, pending: [100, 1_000, 10_000], sweepRate: 5, sweepSeconds: 20, listQueries: 200, listRows: 10_000, warmup: 10 },
+  full: { inFlight: 16, throughputDeployments: 480, rate: 20, latencySeconds: 30, lagEvery: 10, pending: [100, 1_000, 10_000], sweepRate: 5, sweepSeconds: 60, listQueries: 200, listRows: 10_000, warmup: 10 },
 };
 type SizeName = keyof typeof SIZES;
 type Config = (typeof SIZES)['full'];
