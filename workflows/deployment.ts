@@ -173,10 +173,11 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   let supersedeChecked = carried?.supersedeChecked ?? false;
   let version = carried?.version ?? 0;
   const run = carried?.run ?? 1;
-  // Every patch a run checks costs its history a marker: a run started since `fewer-history-events`
+  // Every patch a run checks costs its history a marker: a run started since `request-recorded`
   // checks that one alone, and has every change patched in before it. Older runs replay as they
   // were recorded, each earlier patch checked where it always was.
-  const fewerEvents = patched('fewer-history-events');
+  const requestRecordedPatch = patched('request-recorded');
+  const fewerEvents = requestRecordedPatch || patched('fewer-history-events');
   // Runs started before the hand-over existed replay without it (their histories have no marker).
   const mayHandOver = carried !== undefined || fewerEvents || patched('hand-over-before-history-limit');
   // Runs started before one write per change replay with their two activities per change.
@@ -190,8 +191,9 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
 
   // --- the audit trail and the listing index, written behind the gate ---
   const unwritten: AuditEventInput[] = [...(carried?.unwritten ?? [])];
-  // A request the API recorded (its event 1 and its index row) starts with nothing to write.
-  const recordedByApi = carried === undefined && request.requestRecorded === true && oneWritePerChange;
+  // A request the API recorded (its event 1 and its index row) starts with nothing to write. Not
+  // on a run from before the patch: a worker that did not know the flag wrote the event itself.
+  const recordedByApi = carried === undefined && request.requestRecorded === true && requestRecordedPatch;
   let sequence = carried?.auditSequence ?? (recordedByApi ? 1 : 0);
   let indexStale = carried === undefined ? !recordedByApi : carried.indexStale === true;
   let writing = false;
@@ -200,7 +202,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   /**
    * From the quorum to the deploy's start (or the freeze that holds it): the approval, the
    * decision and `deploy.started` are written in one write, and the search attributes upserted
-   * once, instead of each on its own (runs since `fewer-history-events`).
+   * once, instead of each on its own (runs since `fewer-history-events`, and every later patch).
    */
   let settling = false;
   /** A quorum reached during the supersede step is written at once: the deploy waits for that step. */
@@ -587,7 +589,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     // Readiness is judged as Temporal's jobs are applied, before the code they wake has run: a
     // reminder whose timer just fired starts its send after it. Handing over then would carry
     // the reminder as sent while its send is dropped with this run; wait until it has been.
-    // (Runs since `fewer-history-events`; older ones replay as they were recorded.)
+    // (Runs since `fewer-history-events` and later patches; older ones replay as they were recorded.)
     while (fewerEvents && !(notifier.idle() && !writing)) await condition(() => notifier.idle() && !writing);
     // Countersign's search attributes as they stand (the API set some at the start, the gate
     // upserts others); Temporal's own (such as BuildIds) are the server's to set.

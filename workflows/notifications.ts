@@ -45,7 +45,7 @@ export interface NotifierDependencies {
   carried?: NotifyCarried;
   /** Whether the run is continued from an earlier one (`carried` is then that run's state, if any). */
   continued: boolean;
-  /** The run started since a later patch that implies this one (workflows/deployment.ts: `fewer-history-events`). */
+  /** The run started since a later patch that implies this one (workflows/deployment.ts: `fewer-history-events` and each patch after it). */
   patchedIn: boolean;
   status(): DeploymentStatus;
   view(): DeploymentView;

@@ -27,4 +27,22 @@ describe('replay of recorded deployment histories', () => {
       `replay-${file}`,
     );
   });
+
+  // An API upgraded before its workers sends `requestRecorded: true` to a worker that does not
+  // know it: that worker writes the request's event itself, as the recordings of the shape
+  // before `request-recorded` show. Those histories, with the flag in their input, must replay
+  // on today's code the same way.
+  const before = files.filter((file) => file.endsWith('.fewer-history-events.json'));
+  it.each(before)('%s replays with requestRecorded in its input, as a worker from before it ran it', async (file) => {
+    const history = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+    const started = history.events[0].workflowExecutionStartedEventAttributes;
+    const payload = started.input.payloads[0];
+    const request = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
+    payload.data = Buffer.from(JSON.stringify({ ...request, requestRecorded: true })).toString('base64');
+    await Worker.runReplayHistory(
+      { workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! } },
+      history,
+      `replay-flagged-${file}`,
+    );
+  });
 });

@@ -10,6 +10,7 @@ import { approveUpdate, cancelUpdate, deploymentQuery, overrideUpdate, rejectUpd
 import { workflowIdFor } from '../../policy/types';
 import {
   DIGEST,
+  HISTORY_SHAPE,
   person,
   type Recorded,
   request,
@@ -94,7 +95,7 @@ describe('deployment workflow', () => {
     const patches = events
       .filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_patch')
       .map((event) => json(event.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data).id);
-    expect(patches).toEqual(['fewer-history-events']);
+    expect(patches).toEqual([HISTORY_SHAPE]);
     // The workflow starts PENDING with no approvers (startingSearchAttributes): no upsert says so again.
     const upserts = events
       .map((event) => event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields)

@@ -147,17 +147,15 @@ export async function startDeployment(client: Client, worker: StubbedWorker, req
 }
 
 /**
- * The workflow's latest shape, which new recordings are named after: its newest `patched()`
- * name, or the newest input that changes its path (`request-recorded`: the API wrote the
- * request's event, `DeploymentRequest.requestRecorded`). `deployed.json` is the oldest shape,
- * `deployed.one-write-per-change.json` the next, and so on. After a versioned change, name the
- * new shape here and record again (RECORD_HISTORIES=1).
+ * The workflow's latest shape (its newest `patched()` name), which new recordings are named
+ * after: `deployed.json` is the oldest shape, `deployed.one-write-per-change.json` the next, and so
+ * on. After a versioned change, name the new shape here and record again (RECORD_HISTORIES=1).
  */
 export const HISTORY_SHAPE = 'request-recorded';
 
 /**
- * Adds a recording of one run's history (the latest run without `runId`), named after the
- * shape it records; existing recordings stay, since they stand for workflows already running.
+ * Adds a recording of one run's history (the latest run without `runId`), named after the patch
+ * whose shape it records; existing recordings stay, since they stand for workflows already running.
  */
 export async function saveHistory(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
   const file = path.join(__dirname, '..', 'replay', 'histories', `${name}.${HISTORY_SHAPE}.json`);
