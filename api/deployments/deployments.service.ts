@@ -59,8 +59,10 @@ export class DeploymentsService {
     private readonly audit: AuditService,
   ) {}
 
-  /** The same pipeline's same requestId names the same deployment; otherwise a fresh id. */
-  /** A fresh random UUID, or one derived from the pipeline's requestId: either way of the shape MADE_ID matches. */
+  /**
+   * The same pipeline's same requestId names the same deployment (a UUID derived from both);
+   * otherwise a fresh random UUID. Either way of the shape MADE_ID matches.
+   */
   private deploymentId(actor: Actor, requestId?: string): string {
     if (requestId === undefined) return randomUUID();
     const hex = createHash('sha256').update(`${actor.id}\n${requestId}`).digest('hex');
@@ -312,10 +314,10 @@ export class DeploymentsService {
   }
 }
 
-/** A pipeline reads its own requests only; people who approve or administer read all. */
 /** The shape of every deployment id this API makes (see `deploymentId`). */
 const MADE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** A pipeline reads its own requests only; people who approve or administer read all. */
 function readerOf(actor: Actor): IndexReader {
   return { id: actor.id, readsAll: actor.roles.includes('admin') || actor.roles.includes('approver') };
 }
