@@ -25,6 +25,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The worker's prebuilt workflow bundle (the API does not read it).
 ENV COUNTERSIGN_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+# Two malloc arenas, not eight per core: about 50 MB less RSS in a busy worker (why, and the
+# measurement: MALLOC_ARENA_MAX in settings/settings.ts).
+ENV MALLOC_ARENA_MAX=2
 # The node image's unprivileged user (uid 1000); it can read the app but not change it.
 USER node
 EXPOSE 3000

@@ -28,6 +28,7 @@ import { startEmbeddedPostgres } from '../local/embedded-postgres';
 import { startTemporalDevServer } from '../local/embedded-temporal';
 import { findFreePort, signalOnParentExit, stopChild } from '../local/process-tree';
 import { findOrInstallTemporalCli } from '../local/temporal-cli';
+import { MALLOC_ARENA_MAX } from '../settings/settings';
 import { ensureSearchAttributes } from '../settings/temporal';
 import { SearchKeys } from '../workflows/definitions';
 import { bareApproveUpdate } from './bare-workflow';
@@ -324,12 +325,14 @@ async function main(): Promise<void> {
       COUNTERSIGN_LOG_LEVEL: 'warn',
       PORT: String(port),
     };
+    // Countersign's processes run as its image runs them; the bare worker with Node's defaults.
+    const countersignEnv: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX, ...baseEnv };
     const apiUrl = `http://127.0.0.1:${port}`;
 
     // --- cold start: the API, then the worker with a workflow already waiting for it ---
     log('cold start: API');
     let began = now();
-    const api = spawnProgram(root, 'api/main', baseEnv, path.join(scratch, 'api.log'));
+    const api = spawnProgram(root, 'api/main', countersignEnv, path.join(scratch, 'api.log'));
     children.push(api);
     stops.push(api.stop);
     for (;;) {
@@ -390,7 +393,7 @@ async function main(): Promise<void> {
     log('cold start: worker');
     const waiting = await create();
     began = now();
-    const worker = spawnProgram(root, 'worker/main', baseEnv, path.join(scratch, 'worker.log'));
+    const worker = spawnProgram(root, 'worker/main', countersignEnv, path.join(scratch, 'worker.log'));
     children.push(worker);
     stops.push(worker.stop);
     const workerColdMs = await firstTaskDone(waiting.workflowId, began);

@@ -13,7 +13,7 @@ import { runDemo } from './demo';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { startTemporalDevServer } from './embedded-temporal';
 import { loadPolicy } from '../settings/policy-file';
-import { readSettings } from '../settings/settings';
+import { MALLOC_ARENA_MAX, readSettings } from '../settings/settings';
 import { findOrInstallTemporalCli } from './temporal-cli';
 
 type Stop = () => Promise<void>;
@@ -36,7 +36,7 @@ async function waitForHealthy(url: string, child: ChildProcess, timeoutMs = 120_
 
 function runHalf(name: 'api' | 'worker', env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [path.join(__dirname, '..', name, 'main.js')], {
-    env,
+    env: { MALLOC_ARENA_MAX, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   return child;

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SearchKeys } from '../../workflows/definitions';
+import { MALLOC_ARENA_MAX } from '../../settings/settings';
 import { DEPLOY_SEARCH_ATTRIBUTES } from '../../settings/temporal';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -307,6 +308,11 @@ describe('Dockerfile', () => {
     expect(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.build).toContain('build:workflows');
     const stages = dockerfile.split(/^FROM /m);
     expect(stages[stages.length - 1]).toMatch(/^ENV COUNTERSIGN_WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js$/m);
+  });
+
+  it('runs both processes with the malloc arenas settings/settings.ts names', () => {
+    const stages = dockerfile.split(/^FROM /m);
+    expect(stages[stages.length - 1]).toMatch(new RegExp(`^ENV MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX}$`, 'm'));
   });
 
   it('keeps dependencies, build output, secrets and mounted configuration out of the build context', () => {
