@@ -84,7 +84,6 @@ describe('the audit trail listing', () => {
     expect(after.map((event) => event.id)).toEqual(after.map((_, i) => `${id}:${i + 1}`));
   });
 
-
   it('answers the events of a time window, since inclusive and until exclusive', async () => {
     const created = await cast.http.post('/v1/deployments', cast.ci.token, deploymentBody({ environment: 'staging' }));
     const id = created.body.id;

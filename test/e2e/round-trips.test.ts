@@ -1,8 +1,8 @@
 // What the API asks PostgreSQL for on its hot paths, counted statement by statement (never
 // timed: speed claims come from `npm run bench`): authentication is one query, an approver's
 // answer needs nothing more, a pipeline's one primary-key read, a request without a requestId
-// reads nothing it does not need. The API reaches PostgreSQL through its own data source here, so the worker's
-// statements are not counted.
+// reads nothing it does not need. The API reaches PostgreSQL through its own data source here,
+// so the worker's statements are not counted.
 
 import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
 import { deploymentBody, standardCast } from '../support/fixtures';
