@@ -70,6 +70,7 @@ import {
   overrideUpdate,
   pendingWritesQuery,
   rejectUpdate,
+  requestedEvent,
   reviewUpdate,
   SearchKeys,
   supersedeUpdate,
@@ -350,8 +351,10 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
     });
   }
 
+  /** The request's event, where the API did not write it: as the API's, numbered and timed here. */
   function requested(): void {
-    audit({ type: 'deployment.requested', actor: request.requester.id, outcome: 'PENDING', data: { request } });
+    const { type, actor, outcome, data } = requestedEvent(request);
+    audit({ type, actor, outcome, data });
     changed();
   }
 
