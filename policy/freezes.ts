@@ -6,6 +6,7 @@
 
 import { Cron } from 'croner';
 import { nameMatches } from './names';
+import { CALENDAR_CLEAR_MS } from './types';
 
 /** A day of the week and a wall-clock time, in the window's time zone. */
 export interface WeeklyPoint {
@@ -149,6 +150,15 @@ export function freezeAt(windows: readonly FreezeWindow[], service: string, envi
   const names = [...new Set(now.map((occurrence) => occurrence.window))];
   const reasons = [...new Set(now.map((occurrence) => occurrence.reason))];
   return { frozen: true, until: new Date(until).toISOString(), reason: reasons.join('; '), windows: names };
+}
+
+/**
+ * The end of the `spanMs` from `at` when no window has an occurrence in it, for any service or
+ * environment; undefined when one does (the deploy must then read the calendar for its own target).
+ */
+export function calendarClearUntil(windows: readonly FreezeWindow[], at: number, spanMs = CALENDAR_CLEAR_MS): string | undefined {
+  const until = at + spanMs;
+  return windows.every((window) => occurrencesBetween(window, at, until, 1).length === 0) ? new Date(until).toISOString() : undefined;
 }
 
 /** A window as the calendar shows it: where it applies, why, and its occurrences in the horizon. */

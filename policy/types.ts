@@ -287,10 +287,23 @@ export interface CarriedState {
   run: number;
 }
 
+/**
+ * How long a reading of the calendar that finds no freeze anywhere holds for every service and
+ * environment: an approval carries it (ApprovalInput.calendarClearUntil), so that the deploy its
+ * quorum starts needs no second reading within this time.
+ */
+export const CALENDAR_CLEAR_MS = 2_000;
+
 export interface ApprovalInput {
   approver: Person;
   digest: string;
   comment?: string;
+  /**
+   * Set by the API from the change calendar as it sends the approval, never from a request:
+   * until this instant no freeze is in force anywhere (policy/freezes.ts calendarClearUntil). A
+   * quorum this approval meets before then starts its deploy without reading the calendar again.
+   */
+  calendarClearUntil?: string;
 }
 
 export interface RejectionInput {

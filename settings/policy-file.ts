@@ -30,8 +30,9 @@ export class PolicyHolder {
   constructor(
     readonly file: string,
     private readonly env: Readonly<Record<string, string | undefined>> = {},
+    loaded?: Policy,
   ) {
-    this.policy = loadPolicy(file, env);
+    this.policy = loaded ?? loadPolicy(file, env);
   }
 
   current(): Policy {
@@ -64,6 +65,18 @@ export class PolicyHolder {
   }
 
   private refusedHash: string | undefined;
+
+  private calendarHolder: PolicyHolder | undefined;
+
+  /**
+   * The policy whose change calendar (`freezes`) is read: the file as it is now (`fresh`), kept
+   * apart from the policy in force, so that a freeze written to the file holds deploys at once
+   * while rules and deployers change only on a reload.
+   */
+  freshCalendar(log: (line: string) => void = console.warn): Policy {
+    this.calendarHolder ??= new PolicyHolder(this.file, this.env, this.policy);
+    return this.calendarHolder.fresh(log);
+  }
 
   /** Throws PolicyError, keeping the policy in force, when the file is invalid. */
   reload(): Policy {

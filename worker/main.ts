@@ -21,7 +21,6 @@ async function main(settings: Settings, logger: Logger): Promise<void> {
   const { temporalAddress, databaseUrl } = requireServers(settings, 'the worker');
   const policy = new PolicyHolder(settings.configPath, settings.policyEnv);
   policy.reloadOnSighup(log);
-  const calendar = new PolicyHolder(settings.configPath, settings.policyEnv);
   const dataSource = await waitForDatabase(databaseUrl, { log });
   const connection = await connectTemporal(temporalAddress, settings.temporalConnection);
   await ensureSearchAttributes(connection, settings.temporalNamespace);
@@ -32,9 +31,8 @@ async function main(settings: Settings, logger: Logger): Promise<void> {
     namespace: settings.temporalNamespace,
     dataSource,
     policy: () => policy.current(),
-    // The calendar as the file has it now: a freeze written there holds deploys without a SIGHUP
-    // (a holder of its own, so the deployers still change only on SIGHUP).
-    calendarPolicy: () => calendar.fresh(log),
+    // The calendar as the file has it now: a freeze written there holds deploys without a SIGHUP.
+    calendarPolicy: () => policy.freshCalendar(log),
     workflowBundlePath: settings.workflowBundlePath,
     maxCachedWorkflows: settings.workerMaxCachedWorkflows,
     dataDir: settings.dataDir,

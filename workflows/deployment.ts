@@ -46,20 +46,21 @@ import {
   quorumMet,
   type Verdict,
 } from '../policy/gate';
-import type {
-  Approval,
-  CarriedState,
-  Decision,
-  DeploymentRequest,
-  DeploymentStatus,
-  DeploymentView,
-  DeployResult,
-  FreezeHold,
-  GateAnswer,
-  GitTagResult,
-  Override,
-  OverrideInput,
-  RefusedAttempt,
+import {
+  CALENDAR_CLEAR_MS,
+  type Approval,
+  type CarriedState,
+  type Decision,
+  type DeploymentRequest,
+  type DeploymentStatus,
+  type DeploymentView,
+  type DeployResult,
+  type FreezeHold,
+  type GateAnswer,
+  type GitTagResult,
+  type Override,
+  type OverrideInput,
+  type RefusedAttempt,
 } from '../policy/types';
 import { RefusalLog, TOO_MANY_REFUSALS, tooManyRefusalsDetail } from '../policy/refusals';
 import { deploymentView } from '../policy/view';
@@ -174,10 +175,11 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   let supersedeChecked = carried?.supersedeChecked ?? false;
   let version = carried?.version ?? 0;
   const run = carried?.run ?? 1;
-  // Every patch a run checks costs its history a marker: a run started since `request-recorded`
+  // Every patch a run checks costs its history a marker: a run started since `calendar-with-answer`
   // checks that one alone, and has every change patched in before it. Older runs replay as they
   // were recorded, each earlier patch checked where it always was.
-  const requestRecordedPatch = patched('request-recorded');
+  const calendarWithAnswer = patched('calendar-with-answer');
+  const requestRecordedPatch = calendarWithAnswer || patched('request-recorded');
   const fewerEvents = requestRecordedPatch || patched('fewer-history-events');
   // Runs started before the hand-over existed replay without it (their histories have no marker).
   const mayHandOver = carried !== undefined || fewerEvents || patched('hand-over-before-history-limit');
@@ -208,6 +210,13 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   let settling = false;
   /** A quorum reached during the supersede step is written at once: the deploy waits for that step. */
   let superseding = false;
+  /**
+   * The calendar as the API read it with the approval that met the quorum: no freeze anywhere
+   * until this instant (ApprovalInput.calendarClearUntil). Before then the deploy needs no
+   * reading of its own, and the approver's answer no local activity's wait (runs since
+   * `calendar-with-answer`).
+   */
+  let calendarClearUntil: string | undefined;
 
   function audit(event: Omit<AuditEventInput, 'eventId' | 'deploymentId' | 'at'>): void {
     sequence += 1;
@@ -369,13 +378,14 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   setHandler(deploymentQuery, view);
   setHandler(pendingWritesQuery, () => ({ events: unwritten.slice(), view: view() }));
 
-  setHandler(approveUpdate, ({ approver, digest, comment }): GateAnswer => {
+  setHandler(approveUpdate, ({ approver, digest, comment, calendarClearUntil: clearUntil }): GateAnswer => {
     const verdict = checkApproval(request, { status, approvals }, approver, digest, Date.now());
     if (!verdict.ok) return refusal('approval', approver.id, verdict, digest);
     const approval: Approval = { approver: approver.id, at: now(), digest, comment, groups: approver.groups };
     approvals.push(approval);
     audit({ type: 'approval.accepted', actor: approver.id, outcome: 'accepted', data: { approval } });
     if (quorumMet(request.rule, approvals)) {
+      if (calendarWithAnswer && typeof clearUntil === 'string') calendarClearUntil = clearUntil;
       decide('APPROVED', `approved by ${approvals.map((a) => a.approver).join(', ')} under tier ${request.rule.tier}`);
     } else {
       changed();
@@ -484,7 +494,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
    */
   async function waitOutFreezes(): Promise<void> {
     for (;;) {
-      const check = await calendarNow.checkFreeze({ service: request.service, environment: request.environment });
+      const check = await readCalendar();
       if (status !== 'APPROVED') return;
       if (!check.frozen) {
         if (freeze?.frozen) releaseFreeze('ended', 'countersign');
@@ -503,6 +513,17 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
       if (woken) await handOver();
       if (isExpired(request.expiresAt, Date.now())) return expireWhileHeld();
     }
+  }
+
+  /**
+   * The calendar for this request's service and environment now: as the API read it, while that
+   * holds (and no further ahead than a reading can hold); else read here.
+   */
+  async function readCalendar(): Promise<FreezeCheck> {
+    const clearUntil = Date.parse(calendarClearUntil ?? '');
+    calendarClearUntil = undefined;
+    if (Date.now() < clearUntil && clearUntil <= Date.now() + CALENDAR_CLEAR_MS) return { frozen: false };
+    return calendarNow.checkFreeze({ service: request.service, environment: request.environment });
   }
 
   function holdForFreeze(check: FreezeCheck & { frozen: true }): void {

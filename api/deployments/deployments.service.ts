@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DeploymentIndex, type IndexReader } from '../../database/deployment-index';
 import type { DeploymentEntity } from '../../database/entities/deployment.entity';
 import { NameError, RuleError, resolveRequestNames, resolveRule } from '../../policy/config';
+import { calendarClearUntil } from '../../policy/freezes';
 import { checkReview } from '../../policy/gate';
 import { configuredSpelling, scopeMatches } from '../../policy/names';
 import { withSkeletons } from '../../policy/confusables';
@@ -242,7 +243,21 @@ export class DeploymentsService {
   }
 
   async approve(actor: Actor, id: string, digest: string, comment?: string): Promise<DeploymentView> {
-    return this.answer(actor, id, 'approval', { approver: asPerson(actor), digest, comment }, { digest });
+    const clearUntil = this.calendarClearUntil();
+    return this.answer(actor, id, 'approval', { approver: asPerson(actor), digest, comment, ...(clearUntil ? { calendarClearUntil: clearUntil } : {}) }, { digest });
+  }
+
+  /**
+   * The change calendar, read as an approval goes to the gate (ApprovalInput.calendarClearUntil):
+   * when no freeze is near anywhere, the deploy its quorum starts needs no reading of its own.
+   * Nothing is claimed when in doubt; the worker then reads the calendar itself.
+   */
+  private calendarClearUntil(): string | undefined {
+    try {
+      return calendarClearUntil(this.policy.freshCalendar((line) => this.logger.warn(line)).freezes, Date.now());
+    } catch {
+      return undefined;
+    }
   }
 
   async reject(actor: Actor, id: string, comment?: string): Promise<DeploymentView> {

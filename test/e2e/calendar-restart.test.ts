@@ -90,6 +90,21 @@ describe('a deploy held by a freeze, with the worker as its own process', () => 
     expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
   });
 
+  it('a freeze written to the file with no reload of either process holds the deploy: the API, reading the calendar with the approval, claims nothing', async () => {
+    await setFreezes();
+    const { id, digest } = await request('unreloaded-web');
+    const now = Date.now();
+    writeFileSync(harness.policyFile, `${BASE}freezes:\n  - ${window('unreloaded', 'unreloaded-web', now - 1_000, now + 3_600_000)}\n`);
+    expect((await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest })).status).toBe(200);
+    const held = await eventually(() => get(id), (view) => view.freeze?.frozen === true, 30_000);
+    expect(held.freeze.windows).toEqual(['unreloaded']);
+    const events = (await harness.temporal.workflow.getHandle(`deployment-${id}`).fetchHistory()).events ?? [];
+    const approval = events.find((event) => event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'approve');
+    const input = JSON.parse(Buffer.from(approval!.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest!.input!.args!.payloads![0]!.data!).toString('utf8'));
+    expect(input).not.toHaveProperty('calendarClearUntil');
+    expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
+  });
+
   it('an invalid file leaves the worker\'s calendar in force', async () => {
     const now = Date.now();
     await setFreezes(window('kept', 'kept-web', now - 1_000, now + 3_600_000));

@@ -211,6 +211,56 @@ describe('a deploy held by a freeze', () => {
   });
 });
 
+describe('the calendar read with an approval', () => {
+  const historyOf = async (id: string) => (await harness.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory()).events ?? [];
+  const decoded = (payloads: Array<{ data?: Uint8Array | null }> | null | undefined) =>
+    (payloads ?? []).map((payload) => Buffer.from(payload.data ?? []).toString('utf8')).join('\n');
+  /** What the API sent with each approval: the calendar's claim, if any. */
+  const claims = async (id: string) =>
+    (await historyOf(id))
+      .flatMap((event) => event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'approve'
+        ? [JSON.parse(decoded(event.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest.input.args?.payloads)).calendarClearUntil]
+        : []);
+  /** The worker's own readings of the calendar: local activity markers of checkFreeze. */
+  const workerReadings = async (id: string) =>
+    (await historyOf(id)).filter((event) =>
+      event.markerRecordedEventAttributes?.markerName === 'core_local_activity' &&
+      decoded(event.markerRecordedEventAttributes.details?.data?.payloads).includes('checkFreeze')).length;
+
+  it('with no freeze near anywhere, the approval carries the reading and its quorum deploys without another', async () => {
+    await setFreezes();
+    const { id, digest } = await request('clear-web');
+    const sent = Date.now();
+    await approve(id, digest);
+    await waitForStatus(cast.http, cast.admin, id, ['DEPLOYED'], 60_000);
+    const [claim] = await claims(id);
+    expect(Date.parse(claim)).toBeGreaterThan(sent);
+    expect(Date.parse(claim)).toBeLessThanOrEqual(Date.now() + 2_000);
+    expect(await workerReadings(id)).toBe(0);
+  });
+
+  it('with a freeze in force anywhere, even for another service, the approval claims nothing and the worker reads the calendar for its own target', async () => {
+    const now = Date.now();
+    await setFreezes(window('elsewhere', 'other-web', now - 1_000, now + 3_600_000));
+    const { id, digest } = await request('near-freeze-web');
+    await approve(id, digest);
+    await waitForStatus(cast.http, cast.admin, id, ['DEPLOYED'], 60_000);
+    expect(await claims(id)).toEqual([undefined]);
+    expect(await workerReadings(id)).toBe(1);
+  });
+
+  it('a freeze that starts within seconds is near: the approval claims nothing, and the deploy is held once it begins', async () => {
+    const now = Date.now();
+    await setFreezes(window('soon', 'soon-web', now + 1_500, now + 3_600_000));
+    const { id, digest } = await request('soon-web');
+    await approve(id, digest);
+    expect(await claims(id)).toEqual([undefined]);
+    const view = await get(id);
+    if (view.freeze?.frozen !== true) expect(['DEPLOYING', 'DEPLOYED']).toContain(view.status); // approved before the freeze began
+    else expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
+  });
+});
+
 describe('stale requests (supersede)', () => {
   it('a newer request cancels an older PENDING one, naming the newer id, by countersign; approving it afterwards is 409', async () => {
     await setFreezes();

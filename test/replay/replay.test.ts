@@ -45,4 +45,30 @@ describe('replay of recorded deployment histories', () => {
       `replay-flagged-${file}`,
     );
   });
+
+  // Likewise an API upgraded before its workers sends each approval with its reading of the
+  // calendar (`calendarClearUntil`) to a worker that reads the calendar itself, as the recordings
+  // of the shape before `calendar-with-answer` do: with a reading in every approval that is still
+  // good when the gate handles it, they must replay on today's code the same way.
+  const beforeCalendar = files.filter((file) => file.endsWith('.request-recorded.json'));
+  it.each(beforeCalendar)('%s replays with a reading of the calendar in each approval, as a worker from before it ran it', async (file) => {
+    const history = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+    let approvals = 0;
+    for (const event of history.events) {
+      const accepted = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      if (accepted?.name !== 'approve') continue;
+      const payload = accepted.args.payloads[0];
+      const input = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
+      // Good when the gate handles it: a second after the approval was accepted.
+      const clearUntil = new Date(Date.parse(event.eventTime) + 1_000).toISOString();
+      payload.data = Buffer.from(JSON.stringify({ ...input, calendarClearUntil: clearUntil })).toString('base64');
+      approvals += 1;
+    }
+    if (/^(deployed|held-by-freeze)\./.test(file)) expect(approvals).toBeGreaterThan(0);
+    await Worker.runReplayHistory(
+      { workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! } },
+      history,
+      `replay-calendar-${file}`,
+    );
+  });
 });

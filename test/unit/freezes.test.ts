@@ -3,7 +3,8 @@
 
 import { parse } from 'yaml';
 import { PolicyError, resolveRule, validatePolicy } from '../../policy/config';
-import { calendar, freezeAt, type FreezeWindow, occurrencesBetween, parseWeeklyPoint } from '../../policy/freezes';
+import { CALENDAR_CLEAR_MS } from '../../policy/types';
+import { calendar, calendarClearUntil, freezeAt, type FreezeWindow, occurrencesBetween, parseWeeklyPoint } from '../../policy/freezes';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -112,6 +113,27 @@ describe('freezeAt: recurring windows in a time zone, across DST', () => {
     const check = freezeAt(calendarOf.filter((window) => window.name === name), 'web', 'production', at(instant));
     if (until === undefined) expect(check).toEqual({ frozen: false });
     else expect(check).toMatchObject({ frozen: true, until, windows: [name] });
+  });
+});
+
+describe('calendarClearUntil: no freeze anywhere for a little while', () => {
+  const calendarOf = windows(`
+  - { name: pay-migration, environment: "*", service: "pay-*", from: "2026-12-01T10:00:00Z", until: "2026-12-01T12:00:00Z", reason: ledger migration }
+  - { name: nightly, environment: staging, cron: "30 2 * * *", duration: 1h, timeZone: Europe/Berlin, reason: nightly batch }
+`);
+  const clear = (instant: string) => new Date(at(instant) + CALENDAR_CLEAR_MS).toISOString();
+
+  it.each([
+    ['no window at all', [], '2026-12-01T11:00:00Z', true],
+    ['long before every window', calendarOf, '2026-12-01T09:00:00Z', true],
+    ['a window in force for one service only: none is claimed for any', calendarOf, '2026-12-01T11:00:00Z', false],
+    ['a window that starts within the span', calendarOf, new Date(at('2026-12-01T10:00:00Z') - CALENDAR_CLEAR_MS + 1).toISOString(), false],
+    ['a window that starts just after the span', calendarOf, new Date(at('2026-12-01T10:00:00Z') - CALENDAR_CLEAR_MS).toISOString(), true],
+    ['at the end of a window (exclusive)', calendarOf, '2026-12-01T12:00:00Z', true],
+    ['a recurring window in force (02:30 Berlin is 01:30Z in winter)', calendarOf, '2026-12-02T01:45:00Z', false],
+    ['between its occurrences', calendarOf, '2026-12-02T12:00:00Z', true],
+  ])('%s', (_, calendarWindows, instant, isClear) => {
+    expect(calendarClearUntil(calendarWindows as FreezeWindow[], at(instant))).toBe(isClear ? clear(instant) : undefined);
   });
 });
 

@@ -31,6 +31,51 @@ async function waitForQuery(on: Client, workflowId: string, check: (view: Deploy
 
 const trailOf = (id: string) => worker.recorded.audit.filter((event) => event.deploymentId === id).map((event) => event.type);
 
+describe('the calendar as the API read it with the approval', () => {
+  const markers = async (workflowId: string) =>
+    ((await client.workflow.getHandle(workflowId).fetchHistory()).events ?? []).filter((event) => event.markerRecordedEventAttributes).length;
+
+  it('a quorum whose approval found the calendar clear deploys without reading it again: the approval waits on one write', async () => {
+    const req = request({ service: 'clear' }, { approvals: 1 });
+    const handle = await startDeployment(client, worker, req);
+    const clearUntil = new Date(Date.now() + 2_000).toISOString();
+    const approved = await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST, calendarClearUntil: clearUntil }] });
+    expect(approved.deployment.status).toBe('APPROVED');
+    expect((await handle.result()).status).toBe('DEPLOYED');
+    expect(worker.recorded.calendarReads).not.toContain('clear');
+    // The patch's marker and two writes (the quorum with the deploy's start, then the end): no calendar reading.
+    expect(await markers(handle.workflowId)).toBe(3);
+    expect(trailOf(req.id)).toEqual(['deployment.requested', 'approval.accepted', 'deployment.decided', 'deploy.started', 'deploy.succeeded', 'deployment.decided']);
+    await saveHistory(client, 'deployed-calendar-read-with-answer', handle.workflowId);
+  });
+
+  it('a reading that has lapsed when the gate handles it, or came with an approval short of the quorum, is not used: the worker reads the calendar', async () => {
+    const req = request({ service: 'lapsed' }, { approvals: 2 });
+    worker.recorded.freezes.set('lapsed', { until: Date.now() + 3_000, reason: 'release freeze' });
+    const handle = await startDeployment(client, worker, req);
+    const soon = new Date(Date.now() + 2_000).toISOString();
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST, calendarClearUntil: soon }] });
+    const lapsed = new Date(Date.now() - 1).toISOString();
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: carol, digest: DIGEST, calendarClearUntil: lapsed }] });
+    expect(await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true)).toMatchObject({ status: 'APPROVED', freeze: { reason: 'release freeze' } });
+    expect((await handle.result()).status).toBe('DEPLOYED');
+    expect(worker.recorded.calendarReads.filter((service) => service === 'lapsed').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each([
+    ['not an instant', 'garbled', () => 'forever'],
+    ['further ahead than a reading holds', 'far-ahead', () => new Date(Date.now() + 60_000).toISOString()],
+  ])('ignores a reading %s: the worker reads the calendar', async (_, service, clearUntil) => {
+    const req = request({ service }, { approvals: 1 });
+    worker.recorded.freezes.set(service, { until: Date.now() + 600_000, reason: 'incident freeze' });
+    const handle = await startDeployment(client, worker, req);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: bob, digest: DIGEST, calendarClearUntil: clearUntil() }] });
+    await waitForQuery(client, handle.workflowId, (view) => view.freeze?.frozen === true);
+    await handle.executeUpdate(cancelUpdate, { args: [{ actor: { id: 'ci', roles: ['pipeline'] } }] });
+    expect((await handle.result()).status).toBe('CANCELLED');
+  });
+});
+
 describe('a deploy held by a freeze', () => {
   it('is approved, held while the freeze lasts, and deployed when it ends', async () => {
     const req = request({ service: 'held' }, { approvals: 1 });

@@ -60,6 +60,8 @@ export interface Recorded {
   failingChannels: Set<string>;
   /** The change calendar the stubbed `checkFreeze` answers from: frozen until `until`, by service. */
   freezes: Map<string, { until: number; reason: string }>;
+  /** The services whose calendar the stubbed `checkFreeze` was asked for, in order. */
+  calendarReads: string[];
   /** What the stubbed `supersedeOlder` answers, by deployment id (nothing older, nothing newer without). */
   supersede: Map<string, { cancelled: string[]; newer?: string }>;
 }
@@ -73,7 +75,7 @@ export interface StubbedWorker {
 export async function startStubbedWorker(address: string): Promise<StubbedWorker> {
   const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
   const recorded: Recorded = {
-    audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), notified: [], failingChannels: new Set(), freezes: new Map(), supersede: new Map(),
+    audit: [], indexed: [], deploys: [], failingDeploys: new Set(), failingWrites: new Set(), notified: [], failingChannels: new Set(), freezes: new Map(), calendarReads: [], supersede: new Map(),
   };
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
@@ -102,6 +104,7 @@ export async function startStubbedWorker(address: string): Promise<StubbedWorker
         return { key, status: 'sent', recipients: 1 };
       },
       async checkFreeze({ service }: { service: string; environment: string }) {
+        recorded.calendarReads.push(service);
         const freeze = recorded.freezes.get(service);
         if (!freeze || Date.now() >= freeze.until) return { frozen: false };
         return { frozen: true, until: new Date(freeze.until).toISOString(), reason: freeze.reason, windows: [`${service}-freeze`] };
@@ -151,7 +154,7 @@ export async function startDeployment(client: Client, worker: StubbedWorker, req
  * after: `deployed.json` is the oldest shape, `deployed.one-write-per-change.json` the next, and so
  * on. After a versioned change, name the new shape here and record again (RECORD_HISTORIES=1).
  */
-export const HISTORY_SHAPE = 'request-recorded';
+export const HISTORY_SHAPE = 'calendar-with-answer';
 
 /**
  * Adds a recording of one run's history (the latest run without `runId`), named after the patch
