@@ -140,6 +140,11 @@ export function markdown(r: any): string {
   const l = r.latency;
   const pct = (s: any) => `${fmt(s.p50Ms)} / ${fmt(s.p95Ms)} / ${fmt(s.p99Ms)} ms`;
   row(`approval p50 / p95 / p99 at ${l.ratePerSecond}/s open loop, ${l.seconds} s`, pct(l.countersign) + errs(l.countersign), pct(l.bare) + errs(l.bare), l.ratioP99);
+  // (Runs from before the split have no `first` and `quorum`.)
+  if (l.countersign.first && l.countersign.quorum) {
+    row('… a deployment\'s first approval', pct(l.countersign.first), pct(l.bare.first), ratio(l.countersign.first.p99Ms, l.bare.first.p99Ms));
+    row('… the approval that meets the quorum (and starts the deploy)', pct(l.countersign.quorum), pct(l.bare.quorum), ratio(l.countersign.quorum.p99Ms, l.bare.quorum.p99Ms));
+  }
   for (const s of r.pending.steps) {
     row(`approval p99 at ${s.ratePerSecond}/s with ${fmt(s.pending)} pending`, fmt(s.countersign.approval.p99Ms, ' ms') + errs(s.countersign.approval), fmt(s.bare.approval.p99Ms, ' ms') + errs(s.bare.approval), ratio(s.countersign.approval.p99Ms, s.bare.approval.p99Ms));
     row(`worker RSS with ${fmt(s.pending)} pending`, fmt(s.countersign.workerRssMb, ' MB'), fmt(s.bare.workerRssMb, ' MB'), ratio(s.countersign.workerRssMb, s.bare.workerRssMb));

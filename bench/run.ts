@@ -89,12 +89,14 @@ const now = () => performance.now();
 
 interface Outcome {
   samples: number[];
+  /** Each call's time by its number (open loop), undefined where it failed. */
+  byCall: Array<number | undefined>;
   errors: number;
   firstError?: string;
 }
 
 function outcome(): Outcome {
-  return { samples: [], errors: 0 };
+  return { samples: [], byCall: [], errors: 0 };
 }
 
 function failed(o: Outcome, err: unknown) {
@@ -113,7 +115,11 @@ async function openLoop(rate: number, count: number, call: (i: number) => Promis
     if (wait > 0) await sleep(wait);
     calls.push(
       call(i).then(
-        () => void o.samples.push(now() - due),
+        () => {
+          const ms = now() - due;
+          o.samples.push(ms);
+          o.byCall[i] = ms;
+        },
         (err) => failed(o, err),
       ),
     );
@@ -546,11 +552,13 @@ async function main(): Promise<void> {
     await settle(bareWorker.pid);
     const bLatency = await openLoop(config.rate, pairs * 2, (i) => bareApprove(bTargets[i >> 1], i % 2 === 0 ? 'bob' : 'carol').then(() => undefined));
     const bUndrained = await drain(bTargets.map((id) => bareDeployed(id)));
+    // Each deployment's first approval and the one that meets its quorum (and starts its deploy) apart.
+    const nth = (o: Outcome, parity: number) => summarize(o.byCall.filter((ms, i): ms is number => ms !== undefined && i % 2 === parity));
     const latency = {
       ratePerSecond: config.rate,
       seconds: round((pairs * 2) / config.rate, 1),
-      countersign: { ...summarize(cLatency.samples), errors: cLatency.errors, firstError: cLatency.firstError, notDeployedWithinDrain: cUndrained },
-      bare: { ...summarize(bLatency.samples), errors: bLatency.errors, firstError: bLatency.firstError, notDeployedWithinDrain: bUndrained },
+      countersign: { ...summarize(cLatency.samples), errors: cLatency.errors, firstError: cLatency.firstError, notDeployedWithinDrain: cUndrained, first: nth(cLatency, 0), quorum: nth(cLatency, 1) },
+      bare: { ...summarize(bLatency.samples), errors: bLatency.errors, firstError: bLatency.firstError, notDeployedWithinDrain: bUndrained, first: nth(bLatency, 0), quorum: nth(bLatency, 1) },
       ratioP99: null as number | null,
     };
     latency.ratioP99 = ratio(latency.countersign.p99Ms, latency.bare.p99Ms);

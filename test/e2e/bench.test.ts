@@ -51,6 +51,8 @@ describe('npm run bench', () => {
       expect(results.throughput[side]).toEqual(expect.objectContaining({ perSecond: expect.any(Number), errors: 0 }));
       expect(results.throughput[side].cpuMsPerDeployment).toEqual(expect.objectContaining({ worker: expect.any(Number), temporal: expect.any(Number) }));
       expect(results.latency[side]).toEqual(expect.objectContaining({ p50Ms: expect.any(Number), p95Ms: expect.any(Number), p99Ms: expect.any(Number), errors: 0 }));
+      // A deployment's first approval and the one that meets its quorum, apart.
+      for (const nth of ['first', 'quorum']) expect(results.latency[side][nth]).toEqual(expect.objectContaining({ n: expect.any(Number), p99Ms: expect.any(Number) }));
       expect(results.coldStart[side].workerMs).toEqual(expect.any(Number));
       for (const step of results.pending.steps) {
         expect(step[side].approval).toEqual(expect.objectContaining({ p99Ms: expect.any(Number), errors: 0 }));
@@ -75,6 +77,7 @@ describe('npm run bench', () => {
     const table = readFileSync(path.join(out, 'latest.md'), 'utf8');
     expect(table).toContain('| goal (issue 9) | target | measured | verdict |');
     expect(table).toContain('| measure | Countersign | bare Temporal | ratio |');
+    expect(table).toContain('| … the approval that meets the quorum (and starts the deploy) |');
     expect(table).toContain(`Node ${process.version}`);
     expect(table.match(/\*\*(not )?met\*\*/g)).toHaveLength(6);
   });
