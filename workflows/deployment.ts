@@ -213,7 +213,7 @@ export async function deploymentWorkflow(request: DeploymentRequest, carried?: H
   /**
    * The calendar as the API read it with the approval that met the quorum: no freeze anywhere
    * until this instant (ApprovalInput.calendarClearUntil). Before then the deploy needs no
-   * reading of its own, and the approver's answer no local activity's wait (runs since
+   * reading of its own, and the approver's answer waits on one local activity fewer (runs since
    * `calendar-with-answer`).
    */
   let calendarClearUntil: string | undefined;

@@ -243,7 +243,7 @@ export class DeploymentsService {
   }
 
   async approve(actor: Actor, id: string, digest: string, comment?: string): Promise<DeploymentView> {
-    const clearUntil = this.calendarClearUntil();
+    const clearUntil = this.calendarReading();
     return this.answer(actor, id, 'approval', { approver: asPerson(actor), digest, comment, ...(clearUntil ? { calendarClearUntil: clearUntil } : {}) }, { digest });
   }
 
@@ -252,7 +252,7 @@ export class DeploymentsService {
    * when no freeze is near anywhere, the deploy its quorum starts needs no reading of its own.
    * Nothing is claimed when in doubt; the worker then reads the calendar itself.
    */
-  private calendarClearUntil(): string | undefined {
+  private calendarReading(): string | undefined {
     try {
       return calendarClearUntil(this.policy.freshCalendar((line) => this.logger.warn(line)).freezes, Date.now());
     } catch {
