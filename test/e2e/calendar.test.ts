@@ -249,6 +249,18 @@ describe('the calendar read with an approval', () => {
     expect(await workerReadings(id)).toBe(1);
   });
 
+  it('is the API\'s alone: an approval whose body claims a reading is refused (422), and nothing reaches the gate', async () => {
+    const now = Date.now();
+    await setFreezes(window('claimed', 'claimed-web', now - 1_000, now + 3_600_000));
+    const { id, digest } = await request('claimed-web');
+    const answer = await cast.http.post(`/v1/deployments/${id}/approvals`, cast.bob.token, { digest, calendarClearUntil: iso(Date.now() + 1_000) });
+    expect(answer.status).toBe(422);
+    expect(answer.body.detail).toMatch(/calendarClearUntil/);
+    expect((await get(id)).status).toBe('PENDING');
+    expect(await claims(id)).toEqual([]);
+    expect((await cast.http.post(`/v1/deployments/${id}/cancel`, cast.ci.token, {})).status).toBe(200);
+  });
+
   it('a freeze that starts within seconds is near: the approval claims nothing, and the deploy is held once it begins', async () => {
     const now = Date.now();
     await setFreezes(window('soon', 'soon-web', now + 1_500, now + 3_600_000));
