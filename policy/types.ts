@@ -290,7 +290,8 @@ export interface CarriedState {
 /**
  * How long a reading of the calendar that finds no freeze anywhere holds for every service and
  * environment: an approval carries it (ApprovalInput.calendarClearUntil), so that the deploy its
- * quorum starts needs no second reading within this time.
+ * quorum starts needs no second reading within this time. (Here, not in freezes.ts, so that the
+ * workflow, which checks it, does not bundle the calendar's cron library.)
  */
 export const CALENDAR_CLEAR_MS = 2_000;
 

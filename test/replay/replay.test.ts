@@ -10,6 +10,16 @@ import { quietTemporalRuntime } from '../support/temporal-runtime';
 const dir = path.join(__dirname, 'histories');
 const files = readdirSync(dir).filter((file) => file.endsWith('.json')).sort();
 
+const recorded = (file: string) => JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+const replay = (history: unknown, name: string) =>
+  Worker.runReplayHistory({ workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! } }, history, name);
+
+/** Rewrites a recorded JSON payload in place, as a newer API would have sent it. */
+function amend(payload: { data: string }, change: (value: Record<string, unknown>) => Record<string, unknown>): void {
+  const value = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
+  payload.data = Buffer.from(JSON.stringify(change(value))).toString('base64');
+}
+
 describe('replay of recorded deployment histories', () => {
   beforeAll(() => quietTemporalRuntime());
 
@@ -20,12 +30,7 @@ describe('replay of recorded deployment histories', () => {
   });
 
   it.each(files)('%s replays without non-determinism', async (file) => {
-    const history = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
-    await Worker.runReplayHistory(
-      { workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! } },
-      history,
-      `replay-${file}`,
-    );
+    await replay(recorded(file), `replay-${file}`);
   });
 
   // An API upgraded before its workers sends `requestRecorded: true` to a worker that does not
@@ -34,16 +39,9 @@ describe('replay of recorded deployment histories', () => {
   // on today's code the same way.
   const before = files.filter((file) => file.endsWith('.fewer-history-events.json'));
   it.each(before)('%s replays with requestRecorded in its input, as a worker from before it ran it', async (file) => {
-    const history = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
-    const started = history.events[0].workflowExecutionStartedEventAttributes;
-    const payload = started.input.payloads[0];
-    const request = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
-    payload.data = Buffer.from(JSON.stringify({ ...request, requestRecorded: true })).toString('base64');
-    await Worker.runReplayHistory(
-      { workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! } },
-      history,
-      `replay-flagged-${file}`,
-    );
+    const history = recorded(file);
+    amend(history.events[0].workflowExecutionStartedEventAttributes.input.payloads[0], (request) => ({ ...request, requestRecorded: true }));
+    await replay(history, `replay-flagged-${file}`);
   });
 
   // Likewise an API upgraded before its workers sends each approval with its reading of the
@@ -52,23 +50,17 @@ describe('replay of recorded deployment histories', () => {
   // good when the gate handles it, they must replay on today's code the same way.
   const beforeCalendar = files.filter((file) => file.endsWith('.request-recorded.json'));
   it.each(beforeCalendar)('%s replays with a reading of the calendar in each approval, as a worker from before it ran it', async (file) => {
-    const history = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+    const history = recorded(file);
     let approvals = 0;
     for (const event of history.events) {
       const accepted = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
       if (accepted?.name !== 'approve') continue;
-      const payload = accepted.args.payloads[0];
-      const input = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
       // Good when the gate handles it: a second after the approval was accepted.
       const clearUntil = new Date(Date.parse(event.eventTime) + 1_000).toISOString();
-      payload.data = Buffer.from(JSON.stringify({ ...input, calendarClearUntil: clearUntil })).toString('base64');
+      amend(accepted.args.payloads[0], (input) => ({ ...input, calendarClearUntil: clearUntil }));
       approvals += 1;
     }
     if (/^(deployed|held-by-freeze)\./.test(file)) expect(approvals).toBeGreaterThan(0);
-    await Worker.runReplayHistory(
-      { workflowBundle: { codePath: process.env.COUNTERSIGN_WORKFLOW_BUNDLE! } },
-      history,
-      `replay-calendar-${file}`,
-    );
+    await replay(history, `replay-calendar-${file}`);
   });
 });
